@@ -1,0 +1,18 @@
+from quakesnake import io, velocity
+from quakesnake.association import associate_day, picks_around_day
+from quakesnake.runner import logged
+
+with logged(snakemake) as log:
+    day = snakemake.wildcards.day
+    picks = picks_around_day([io.read_table(p) for p in snakemake.input.picks], day, snakemake.params.pad_s)
+    events, assignments = associate_day(
+        picks,
+        io.read_stations(snakemake.input.stations),
+        day,
+        snakemake.params.associator,
+        velocity.read_layers(snakemake.params.velocity_model),
+        name=snakemake.wildcards.associator,
+    )
+    log.info("%d picks -> %d events, %d assigned picks", len(picks), len(events), len(assignments))
+    io.write_table(events, snakemake.output.events)
+    io.write_table(assignments, snakemake.output.assignments)

@@ -1,0 +1,129 @@
+"""Table contracts and file I/O shared by every stage.
+
+All times inside the package are timezone-naive ``datetime64[ns]`` meaning UTC: GaMMA
+breaks on strings and tz-aware stamps, parquet keeps naive nanoseconds exactly, and
+ObsPy ``UTCDateTime`` converts both ways with :func:`to_datetime64` / ``UTCDateTime(ts)``.
+
+Tables travel between stages as parquet; CSV and QuakeML are exports. The reference
+catalog (the evaluation input) uses the shape of the OGS bulletin files: a directory
+with ``events.csv``, ``picks.csv`` and ``stations.csv``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PICK_COLUMNS = ["network", "station", "location", "phase", "time", "probability", "picker"]
+EVENT_COLUMNS = [
+    "event_id", "time", "latitude", "longitude", "depth_km", "magnitude",
+    "n_picks", "n_p", "n_s", "associator",
+]
+ASSIGNMENT_COLUMNS = ["event_id", "network", "station", "location", "phase", "time", "residual_s", "probability"]
+STATION_COLUMNS = ["network", "station", "location", "latitude", "longitude", "elevation_m"]
+
+REFERENCE_EVENT_COLUMNS = ["event_id", "time", "latitude", "longitude", "depth_km"]
+REFERENCE_PICK_COLUMNS = ["event_id", "station", "phase", "time"]
+REFERENCE_STATION_COLUMNS = ["station", "network", "latitude", "longitude"]
+
+
+class TableError(ValueError):
+    """A table file is missing columns or holds values that cannot be read."""
+
+
+def to_datetime64(values) -> pd.Series | pd.Timestamp:
+    """Parse times (ISO strings with or without 'Z', ObsPy UTCDateTime, datetimes) to naive UTC ns."""
+    if isinstance(values, (pd.Series, pd.Index, list, np.ndarray)):
+        series = pd.Series(values)
+        if series.dtype == object and len(series) and hasattr(series.iloc[0], "datetime"):
+            series = series.map(lambda t: t.datetime)
+        out = pd.to_datetime(series, utc=True, format="ISO8601" if series.dtype == object else None)
+        return out.dt.tz_convert(None).astype("datetime64[ns]")
+    if hasattr(values, "datetime"):
+        values = values.datetime
+    stamp = pd.Timestamp(values)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(None)
+    return stamp.as_unit("ns")
+
+
+def empty_table(columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    if "time" in frame:
+        frame["time"] = pd.Series(dtype="datetime64[ns]")
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TableError(f"{path}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, frame.columns))})")
+
+
+def read_table(path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a parquet or CSV table; check required columns; parse a ``time`` column to naive UTC."""
+    path = Path(path)
+    if not path.exists():
+        raise TableError(f"{path}: file not found")
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"event_id": str, "station": str, "network": str, "location": str})
+    except Exception as exc:  # pyarrow/pandas raise many kinds; the user needs the file and reason
+        raise TableError(f"{path}: cannot read table ({exc})") from exc
+    if columns:
+        require_columns(frame, columns, path)
+    if "time" in frame.columns and not np.issubdtype(frame["time"].dtype, np.datetime64):
+        try:
+            frame["time"] = to_datetime64(frame["time"])
+        except Exception as exc:
+            raise TableError(f"{path}: column 'time' holds values that are not times ({exc})") from exc
+    elif "time" in frame.columns and getattr(frame["time"].dt, "tz", None) is not None:
+        frame["time"] = frame["time"].dt.tz_convert(None)
+    return frame
+
+
+def write_table(frame: pd.DataFrame, path) -> None:
+    """Write parquet (or CSV by suffix) atomically so an interrupted job leaves no half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    if path.suffix == ".csv":
+        out = frame.copy()
+        for col in out.columns:
+            if np.issubdtype(out[col].dtype, np.datetime64):
+                out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        out.to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def read_stations(path) -> pd.DataFrame:
+    """Station table (CSV/parquet) with network, station, latitude, longitude [, elevation_m, location]."""
+    frame = read_table(path, REFERENCE_STATION_COLUMNS)
+    if "location" not in frame:
+        frame["location"] = ""
+    if "elevation_m" not in frame:
+        frame["elevation_m"] = 0.0
+    frame["location"] = frame["location"].fillna("").astype(str)
+    frame["elevation_m"] = frame["elevation_m"].astype(float).fillna(0.0)
+    return frame
+
+
+def read_reference(directory) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Reference catalog directory in the shared layout: (events, picks, stations)."""
+    directory = Path(directory)
+    events = read_table(directory / "events.csv", REFERENCE_EVENT_COLUMNS)
+    picks = read_table(directory / "picks.csv", REFERENCE_PICK_COLUMNS)
+    stations = read_stations(directory / "stations.csv")
+    events["event_id"] = events["event_id"].astype(str)
+    picks["event_id"] = picks["event_id"].astype(str)
+    picks["phase"] = picks["phase"].astype(str).str.upper().str[0]
+    return events, picks, stations
+
+
+def concat_tables(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_table(columns)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,28 @@
+"""Glue for the thin rule scripts: logging to the rule's log file, failures named by shard."""
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+
+
+@contextmanager
+def logged(snakemake):
+    """Send logging (and warnings) to the rule's log file; log any failure with the job's wildcards."""
+    log_file = snakemake.log[0] if len(snakemake.log) else None
+    logging.basicConfig(
+        filename=log_file,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    logging.captureWarnings(True)
+    job = ", ".join(f"{k}={v}" for k, v in snakemake.wildcards.items()) or snakemake.rule
+    logging.getLogger("quakesnake").info("rule %s (%s) started", snakemake.rule, job)
+    try:
+        yield logging.getLogger("quakesnake")
+    except Exception as exc:
+        logging.getLogger("quakesnake").exception("rule %s (%s) failed: %s", snakemake.rule, job, exc)
+        print(f"quakesnake: rule {snakemake.rule} ({job}) failed: {exc}", file=sys.stderr)
+        raise
+    logging.getLogger("quakesnake").info("rule %s (%s) done", snakemake.rule, job)

@@ -1,0 +1,68 @@
+# Helpers for every rule file: config validation, the shard table, wildcard constraints,
+# input functions and the final targets. Rule files hold only rules.
+import datetime as _dt
+from pathlib import Path
+
+from quakesnake.config import validate_config
+from quakesnake import shards as _shards
+
+validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+DAYS = _shards.day_range(config["days"]["start"], config["days"]["end"])
+STATIONS = _shards.station_table(config)
+SHARDS = _shards.shard_table(STATIONS, DAYS)
+PICKERS = list(config["pickers"])
+ASSOCIATORS = list(config["associators"])
+REFERENCE_DIR = config["reference"] or "results/truth"
+
+
+wildcard_constraints:
+    day=r"\d{4}-\d{2}-\d{2}",
+    net=r"[A-Z0-9]{1,2}",
+    sta=r"[A-Z0-9]{1,5}",
+    picker=r"[a-z0-9][a-z0-9_-]*",
+    associator=r"[a-z0-9][a-z0-9_-]*",
+
+
+def station_codes(day):
+    """(net, sta) of every shard of one day."""
+    return SHARDS.get(day, [])
+
+
+def station_record(net, sta):
+    return _shards.station_row(STATIONS, net, sta).to_dict()
+
+
+def station_pick_files(wildcards):
+    return [
+        f"results/picks/{wildcards.picker}/{wildcards.day}/{net}.{sta}.parquet"
+        for net, sta in station_codes(wildcards.day)
+    ]
+
+
+def neighbour_day_picks(wildcards):
+    """This day's merged picks and those of the days around it that the run holds (midnight)."""
+    return [
+        f"results/picks/{wildcards.picker}/{day}.parquet"
+        for day in _shards.neighbour_days(wildcards.day, DAYS)
+    ]
+
+
+def day_files(pattern):
+    def files(wildcards):
+        return [pattern.format(day=day, **wildcards) for day in DAYS]
+
+    return files
+
+
+def final_targets():
+    targets = []
+    for picker in PICKERS:
+        for associator in ASSOCIATORS:
+            targets += [
+                f"results/evaluation/{picker}/{associator}/metrics.json",
+                f"results/catalog/{picker}/{associator}.csv",
+                f"results/catalog/{picker}/{associator}.xml",
+            ]
+    targets.append("results/evaluation/summary.csv")
+    return targets
