@@ -1,0 +1,75 @@
+"""Catalog export: CSV and QuakeML (validated by reading it back with ObsPy)."""
+import numpy as np
+import pandas as pd
+import pytest
+from obspy import UTCDateTime, read_events
+from obspy.io.quakeml.core import _validate as validate_quakeml_schema
+
+from quakesnake.export import to_obspy_catalog, write_catalog_csv, write_quakeml
+from quakesnake.io import read_table
+
+
+@pytest.fixture
+def catalog():
+    events = pd.DataFrame({
+        "event_id": ["pyocto-20240328-00000", "pyocto-20240328-00001"],
+        "time": pd.to_datetime(["2024-03-28T01:00:00.123456", "2024-03-28T02:00:00"], format="ISO8601"),
+        "latitude": [46.0, 46.2], "longitude": [12.5, 12.7], "depth_km": [8.5, 12.0],
+        "magnitude": [1.7, np.nan], "n_picks": [3, 0], "n_p": [2, 0], "n_s": [1, 0], "associator": "pyocto",
+        "x_km": [0.0, 1.0], "y_km": [0.0, 1.0], "rms_residual_s": [0.1, np.nan],
+    })
+    assignments = pd.DataFrame({
+        "event_id": "pyocto-20240328-00000", "network": ["XX", "XX", "YY"], "station": ["AAA", "AAA", "BBB"],
+        "location": ["", "", "00"], "phase": ["P", "S", "P"],
+        "time": pd.to_datetime(["2024-03-28T01:00:03.5", "2024-03-28T01:00:06.25", "2024-03-28T01:00:05"], format="ISO8601"),
+        "residual_s": [0.05, -0.1, 0.2], "probability": [0.9, 0.8, 0.7],
+    })
+    stations = pd.DataFrame({
+        "network": ["XX", "YY"], "station": ["AAA", "BBB"], "location": "", "latitude": [46.1, 46.0],
+        "longitude": [12.5, 12.9], "elevation_m": [100.0, 200.0],
+    })
+    return events, assignments, stations
+
+
+def test_quakeml_reads_back_with_origins_magnitudes_picks_and_arrivals(catalog, tmp_path):
+    events, assignments, stations = catalog
+    path = tmp_path / "catalog.xml"
+    write_quakeml(events, assignments, stations, path)
+    assert validate_quakeml_schema(str(path))
+    read = read_events(str(path))
+
+    assert len(read) == 2
+    first, second = read
+    origin = first.preferred_origin()
+    assert origin.time == UTCDateTime("2024-03-28T01:00:00.123456")
+    assert (origin.latitude, origin.longitude, origin.depth) == (46.0, 12.5, 8500.0)
+    assert first.preferred_magnitude().mag == pytest.approx(1.7)
+    assert not second.magnitudes and not second.picks and second.preferred_origin().depth == 12000.0
+
+    assert len(first.picks) == 3 and len(origin.arrivals) == 3
+    picks = {p.resource_id: p for p in first.picks}
+    for arrival, row in zip(origin.arrivals, assignments.itertuples()):
+        pick = picks[arrival.pick_id]
+        assert pick.waveform_id.get_seed_string() == f"{row.network}.{row.station}.{row.location}."
+        assert pick.time == UTCDateTime(row.time.to_pydatetime())
+        assert pick.phase_hint == arrival.phase == row.phase
+        assert arrival.time_residual == pytest.approx(row.residual_s)
+        assert arrival.distance > 0 and 0 <= arrival.azimuth <= 360
+    assert origin.quality.associated_phase_count == 3 and origin.quality.associated_station_count == 2
+
+
+def test_catalog_without_stations_has_arrivals_without_distances(catalog):
+    events, assignments, _ = catalog
+    arrival = to_obspy_catalog(events, assignments)[0].origins[0].arrivals[0]
+    assert arrival.distance is None and arrival.time_residual == pytest.approx(0.05)
+
+
+def test_csv_round_trips_times_exactly(catalog, tmp_path):
+    events, _, _ = catalog
+    path = tmp_path / "catalog.csv"
+    write_catalog_csv(events, path)
+    assert path.read_text().splitlines()[1].split(",")[1] == "2024-03-28T01:00:00.123456Z"
+    back = read_table(path)
+    pd.testing.assert_series_equal(back["time"], events["time"])
+    assert back["event_id"].tolist() == events["event_id"].tolist()
+    assert not list(tmp_path.glob("*.part"))
