@@ -55,3 +55,15 @@ def test_profiles_and_extra_configs_validate():
     for path in (ROOT / "config").glob("*.yaml"):
         config = yaml.safe_load(path.read_text())
         validate_config(config, SCHEMA)
+
+
+def test_schema_defaults_match_the_library_defaults():
+    """The schema is where the workflow's defaults live; the library modules must agree with it."""
+    from quakesnake.picking import picker_settings
+    from quakesnake.sources import synthetic
+
+    config = validate_config({"pickers": {"sb": {"type": "seisbench"}, "sl": {"type": "stalta"}}}, SCHEMA)
+    library = {k: v for k, v in synthetic.DEFAULTS.items() if k != "stations_file"}
+    assert config["synthetic"] == library
+    for name in ("sb", "sl"):
+        assert picker_settings({"type": config["pickers"][name]["type"]}) == config["pickers"][name]

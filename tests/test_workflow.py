@@ -95,7 +95,7 @@ def test_tiny_scenario_runs_end_to_end(tiny_run):
 def test_nothing_to_do_after_a_complete_run(tiny_run):
     workdir, config = tiny_run
     result = snakemake(workdir, "-n", config=config)
-    assert planned_jobs(result.stdout + result.stderr) == []
+    assert [rule for rule, _ in planned_jobs(result.stdout + result.stderr)] == []
 
 
 @pytest.mark.slow
@@ -105,7 +105,7 @@ def test_changing_one_picker_threshold_reruns_only_that_picker(tiny_run):
     changed["pickers"]["stalta-strict"]["trigger_on"] = 5.0
     changed_config = write_config(workdir / "changed.yaml", changed)
     jobs = planned_jobs(snakemake(workdir, "-n", config=changed_config).stdout)
-    rules = {rule for rule, _ in jobs}
+    rules = {rule for rule, _ in jobs} - {"all"}
     assert rules == {"pick", "merge", "associate", "catalog", "evaluate", "summary"}
     pickers = {wildcards["picker"] for _, wildcards in jobs if "picker" in wildcards}
     assert pickers == {"stalta-strict"}

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -231,7 +232,7 @@ class TravelTimeTable:
             try:
                 with np.load(path) as cached:
                     return {"P": cached["P"], "S": cached["S"]}
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
                 pass  # unreadable cache (e.g. written by another numpy): rebuild below
         grids = self._build()
         self.cache_dir.mkdir(parents=True, exist_ok=True)

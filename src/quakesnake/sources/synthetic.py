@@ -15,18 +15,25 @@ Physics, in ground velocity:
   near-surface speeds, so P is strongest on Z and S on the horizontals.
 - Amplitudes: every event's S wave is scaled so that its simulated Wood–Anderson peak equals
   ``10 ** (ML - minus_log_a0(r))`` mm (Hutton & Boore 1987); P follows from the S level by
-  ``(vs/vp)³`` and the radiation pattern (S/P ≈ 3–8 on the horizontals).
+  ``(vs/vp)³`` and the radiation pattern. With Q_P = Q_S and a P kappa of vs/vp times the S
+  one, the S peak on the horizontals is a median 3.2 times the P peak on Z (10–90 %: 1–8) and
+  4.8 times the P on the horizontals, as in the real Northern-California records of
+  ``shared/data/labelled-waveforms`` (3.2 and 4.3).
+- Site: a soft surface layer under each station echoes every arrival (two-way time 0.03–0.15 s
+  for P, 2–3 times that for S), so direct arrivals are short wavetrains, as in real records.
 - Coda: band-limited noise after each phase with an envelope decaying as
   ``T/(T+τ) exp(-τ/τc)`` (T travel time, τ time after onset), on all three components.
 - Noise: secondary (~0.2 Hz) and primary (~0.07 Hz) microseisms, cultural noise (1–20 Hz) with a
-  day/night cycle and a station-dependent level, generated as Gaussian noise with a model PSD in
-  the frequency domain and passed through the instrument response.
+  day/night cycle, a station-dependent level and a station H/V ratio of 1.2–2, generated as
+  Gaussian noise with a model PSD in the frequency domain and passed through the instrument
+  response.
 - Gaps: with ``gap_probability`` per station-day one 1–30 min stretch of data is missing.
 
 Analyst visibility (``snr``/``visible`` in the arrivals table) is computed from the same pulses
 and the same noise model the synthesizer uses: ``snr`` is the peak of the noise-free 1–20 Hz
 signal within 2 s after the onset over the RMS of the 1–20 Hz noise at that time (for S, the P
-coda there counts as noise too); P on Z, S on the stronger horizontal.
+coda there counts as noise too); P on Z, S on the stronger horizontal. ``min_snr`` is the
+threshold the arrival had to reach; truth picks get an OGS-style weight from ``snr / min_snr``.
 
 Configuration (the workflow's ``synthetic:`` block; :data:`DEFAULTS` holds every default):
 
@@ -58,24 +65,36 @@ Configuration (the workflow's ``synthetic:`` block; :data:`DEFAULTS` holds every
     Local time of the day/night cycle (UTC+1: central Europe).
 ``gap_probability`` (0.1)
     Chance per station-day of one data gap of 1–30 minutes.
-``truth_min_snr`` (4.0)
-    An arrival is ``visible`` (an analyst would pick it) when its ``snr`` reaches this.
+``truth_min_snr`` (6.0)
+    A P arrival is ``visible`` (an analyst would pick it) when its ``snr`` reaches this. Over a
+    few seconds Gaussian noise peaks at about 3 RMS, so 6 is an onset twice the size of the
+    largest noise wiggles: plain on a 1–20 Hz trace. Weaker onsets are the ones analysts skip
+    or pick with low weight.
+``truth_s_snr_factor`` (1.7)
+    An S arrival needs ``truth_min_snr`` times this: analysts pick S only where its onset in
+    the P coda is unambiguous. With one threshold for both phases the truth would hold 1.4
+    times more S than P picks; with 1.7 it holds 1.4 times more P than S (0.9 within 20 km,
+    1.5 at 20–50 km, 1.9 at 50–100 km), as the OGS bulletin of the same region does (1.1,
+    1.4, 1.9).
 ``truth_min_picks`` (4)
     An event enters the truth catalog only with at least this many visible picks.
 ``stations_file`` (None)
     CSV of real stations (station, network, latitude, longitude[, elevation_m]); replaces the
     generated stations.
 ``catalog_dir`` (None)
-    Directory with a real catalog in the reference layout (events.csv with ML, picks.csv
-    [, stations.csv]): twin mode. Events come from it; arrivals take its pick times where it has
-    them and model times elsewhere; stations come from ``stations_file`` or its stations.csv.
+    Directory with a real catalog in the reference layout (events.csv, picks.csv
+    [, stations.csv]): twin mode. Events come from it, sized by ML (else ``magnitude``, else
+    MD; events with none are left out, with a warning); arrivals take its pick times where it
+    has them and model times elsewhere; stations come from ``stations_file`` or its
+    stations.csv.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -83,12 +102,15 @@ import obspy
 import pandas as pd
 import scipy.fft
 import scipy.signal
+from scipy.integrate import trapezoid
 from obspy import UTCDateTime
 from obspy.core.inventory import Channel, Inventory, Network, Station
 from obspy.core.inventory.response import Response
 
 from quakesnake import io
 from quakesnake.velocity import DEFAULT_LAYERS, TravelTimeTable, read_layers
+
+log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "seed": 1,
@@ -106,7 +128,8 @@ DEFAULTS = {
         "utc_offset_h": 1.0,
     },
     "gap_probability": 0.1,
-    "truth_min_snr": 4.0,
+    "truth_min_snr": 6.0,
+    "truth_s_snr_factor": 1.7,
     "truth_min_picks": 4,
     "stations_file": None,
     "catalog_dir": None,
@@ -150,7 +173,7 @@ SITE_DELAY_P_RANGE_S = (0.03, 0.15)
 SITE_S_OVER_P_DELAY_RANGE = (2.0, 3.0)
 SITE_REFLECTION_RANGE = (0.3, 0.6)
 # Speeds just below the station set the incidence angles: weathered rock turns rays upwards.
-NEAR_SURFACE_VP_KM_S, NEAR_SURFACE_VS_KM_S = 3.5, 1.5
+NEAR_SURFACE_KM_S = {"P": 3.5, "S": 1.5}
 # Nodal planes are never clean in real data (scattering, 3D structure): radiation floor.
 RADIATION_FLOOR = 0.15
 
@@ -180,7 +203,10 @@ SECONDARY_MICROSEISM_HZ = (0.16, 0.24)
 PRIMARY_MICROSEISM_HZ = 0.07
 PRIMARY_BELOW_SECONDARY_DB = 15.0
 NOISE_FLOOR_ACCELERATION_DB = -170.0
-HORIZONTAL_NOISE_FACTOR = 1.2
+# Horizontal/vertical noise amplitude: ~1.2 for microseisms; above 1 Hz it is the station's
+# H/V ratio (the same soft surface layer that rings for S amplifies horizontal noise).
+HORIZONTAL_MICROSEISM_FACTOR = 1.2
+HORIZONTAL_CULTURAL_FACTOR_RANGE = (1.2, 2.0)
 STATION_MICROSEISM_SIGMA_DB = 3.0
 DAY_MICROSEISM_SIGMA_DB = 4.0
 
@@ -189,8 +215,18 @@ GAP_EDGE_S = 600.0
 # Picks this close to a gap cannot be made (no data before or after the onset).
 GAP_PICK_GUARD_S = (1.0, 0.5)
 
-SNR_WEIGHTS = [(20.0, 0), (10.0, 1), (6.0, 2)]  # snr ≥ threshold → OGS-style weight; else 3
-REFERENCE_EVENT_EXTRA = ["erh_km", "erz_km", "azimuthal_gap", "MD", "region"]
+# Magnitude of a twin event: the first of these columns that has a value.
+TWIN_MAGNITUDE_COLUMNS = ["ML", "magnitude", "MD"]
+
+# OGS-style pick weight from snr / visibility threshold: ≥ 8 → 0, ≥ 3 → 1, ≥ 1.5 → 2, else 3.
+# With Gutenberg–Richter amplitudes this gives roughly the OGS bulletin's P weights
+# (0: 6 %, 1: 19 %, 2: 38 %, 3–4: 37 %).
+SNR_WEIGHTS = [(8.0, 0), (3.0, 1), (1.5, 2)]
+# The OGS bulletin's columns; location errors and duration magnitude stay empty.
+TRUTH_EVENT_COLUMNS = [
+    "event_id", "time", "latitude", "longitude", "depth_km", "ML",
+    "erh_km", "erz_km", "azimuthal_gap", "n_picks", "MD", "region",
+]
 
 
 # ----------------------------------------------------------------------------------- config
@@ -296,11 +332,13 @@ def _band_limited(signal: np.ndarray) -> np.ndarray:
 class StationDayNoise:
     """Noise of one station on one day: PSD model and its day/night modulation.
 
-    The PSDs are one-sided ground-velocity PSDs ((m/s)²/Hz) of the vertical; horizontals are
-    :data:`HORIZONTAL_NOISE_FACTOR` times stronger in amplitude.
+    The PSDs are one-sided ground-velocity PSDs ((m/s)²/Hz) of the vertical; on horizontals
+    the microseisms are :data:`HORIZONTAL_MICROSEISM_FACTOR` and the cultural noise
+    ``horizontal_cultural_factor`` times stronger in amplitude.
     """
 
     cultural_night_rms_m_s: float
+    horizontal_cultural_factor: float
     day_night_ratio: float
     microseism_db: float
     secondary_hz: float
@@ -322,7 +360,7 @@ class StationDayNoise:
         """Night-time cultural noise: flat in velocity between 1 and 20 Hz, rolled off outside."""
         return self.cultural_night_rms_m_s**2 * _cultural_shape(freq) / _cultural_shape_band_power()
 
-    def cultural_factor(self, seconds_after_day_start) -> np.ndarray:
+    def daylight_factor(self, seconds_after_day_start) -> np.ndarray:
         """Amplitude factor of cultural noise: 1 at 03:00 local time, ``day_night_ratio`` at 15:00."""
         local_hour = np.asarray(seconds_after_day_start) / 3600.0 + self.utc_offset_h
         daylight = 0.5 * (1.0 - np.cos(2 * np.pi * (local_hour - 3.0) / 24.0))
@@ -333,14 +371,22 @@ class StationDayNoise:
         """Vertical noise power ((m/s)²) in the analyst band: stationary part, night cultural part."""
         freq = np.geomspace(0.01, SAMPLING_RATE_HZ / 2, 4000)
         weight = _analyst_band(freq) ** 2
-        return float(np.trapz(self.stationary_psd(freq) * weight, freq)), float(np.trapz(self.cultural_psd(freq) * weight, freq))
+        stationary = trapezoid(self.stationary_psd(freq) * weight, freq)
+        cultural = trapezoid(self.cultural_psd(freq) * weight, freq)
+        return float(stationary), float(cultural)
+
+    def component_factors(self, component: int) -> tuple[float, float]:
+        """Amplitude factors (stationary, cultural) of component 0 (Z), 1 (N) or 2 (E)."""
+        return (1.0, 1.0) if component == 0 else (HORIZONTAL_MICROSEISM_FACTOR, self.horizontal_cultural_factor)
 
     def analyst_band_rms(self, times: pd.Series | np.ndarray, horizontal: np.ndarray) -> np.ndarray:
         """RMS (m/s) of the noise in the analyst band at ``times`` on Z or a horizontal."""
         stationary, cultural = self._analyst_band_powers
         seconds = (pd.to_datetime(pd.Series(times)) - self.day_start).dt.total_seconds().to_numpy()
-        rms = np.sqrt(stationary + cultural * self.cultural_factor(seconds) ** 2)
-        return rms * np.where(np.asarray(horizontal), HORIZONTAL_NOISE_FACTOR, 1.0)
+        horizontal = np.asarray(horizontal, dtype=bool)
+        stationary_factor = np.where(horizontal, HORIZONTAL_MICROSEISM_FACTOR, 1.0)
+        cultural_factor = np.where(horizontal, self.horizontal_cultural_factor, 1.0) * self.daylight_factor(seconds)
+        return np.sqrt(stationary * stationary_factor**2 + cultural * cultural_factor**2)
 
 
 def _cultural_shape(freq: np.ndarray) -> np.ndarray:
@@ -348,23 +394,26 @@ def _cultural_shape(freq: np.ndarray) -> np.ndarray:
     return f**4 / (1.0 + f**4) / (1.0 + (f / 25.0) ** 8)
 
 
+@lru_cache(maxsize=1)
 def _cultural_shape_band_power() -> float:
     freq = np.linspace(1.0, 20.0, 2000)
-    return float(np.trapz(_cultural_shape(freq), freq))
+    return float(trapezoid(_cultural_shape(freq), freq))
 
 
 def _station_properties(cfg: dict, network: str, station: str) -> dict:
     """Site constants of a station: noise level, microseism offset, kappa, surface-layer echoes."""
     rng = _rng(cfg["seed"], "station", network, station)
     low, high = cfg["noise"]["level_db_range"]
-    return {
+    properties = {
         "level_db": rng.uniform(low, high),
         "microseism_offset_db": rng.normal(0.0, STATION_MICROSEISM_SIGMA_DB),
         "kappa_s": rng.uniform(*KAPPA_RANGE_S),
-        "site_delay_p_s": (delay_p := rng.uniform(*SITE_DELAY_P_RANGE_S)),
-        "site_delay_s_s": delay_p * rng.uniform(*SITE_S_OVER_P_DELAY_RANGE),
+        "site_delay_p_s": rng.uniform(*SITE_DELAY_P_RANGE_S),
         "site_reflection": rng.uniform(*SITE_REFLECTION_RANGE),
+        "horizontal_cultural_factor": rng.uniform(*HORIZONTAL_CULTURAL_FACTOR_RANGE),
     }
+    properties["site_delay_s_s"] = properties["site_delay_p_s"] * rng.uniform(*SITE_S_OVER_P_DELAY_RANGE)
+    return properties
 
 
 def station_day_noise(cfg: dict, network: str, station: str, day) -> StationDayNoise:
@@ -374,6 +423,7 @@ def station_day_noise(cfg: dict, network: str, station: str, day) -> StationDayN
     rng = _rng(cfg["seed"], "day-noise", network, station, _day_key(day))
     return StationDayNoise(
         cultural_night_rms_m_s=CULTURAL_REFERENCE_RMS_M_S * 10 ** (site["level_db"] / 20),
+        horizontal_cultural_factor=site["horizontal_cultural_factor"],
         day_night_ratio=float(cfg["noise"]["cultural_day_night_ratio"]),
         microseism_db=cfg["noise"]["microseism_db"] + site["microseism_offset_db"] + rng.normal(0.0, DAY_MICROSEISM_SIGMA_DB),
         secondary_hz=rng.uniform(*SECONDARY_MICROSEISM_HZ),
@@ -459,10 +509,10 @@ class Scenario:
         for column in ["erh_km", "erz_km", "MD"]:
             events[column] = np.nan
         events["region"] = self.region_label
-        events = events[["event_id", "time", "latitude", "longitude", "depth_km", "ML", *REFERENCE_EVENT_EXTRA[:3], "n_picks", *REFERENCE_EVENT_EXTRA[3:]]]
+        events = events[TRUTH_EVENT_COLUMNS]
 
         picks = visible[visible["event_id"].isin(catalogued)].copy()
-        picks["weight"] = picks["snr"].map(_pick_weight)
+        picks["weight"] = (picks["snr"] / picks["min_snr"]).map(_pick_weight)
         picks = picks.sort_values(["time", "station", "phase"])[["event_id", "station", "phase", "time", "weight"]]
         stations = self.stations[["station", "network", "latitude", "longitude", "elevation_m"]].copy()
         return events.reset_index(drop=True), picks.reset_index(drop=True), stations.reset_index(drop=True)
@@ -475,9 +525,9 @@ def _azimuthal_gap(backazimuths: pd.Series) -> float:
     return float(np.max(np.diff(np.append(azimuths, azimuths[0] + 360.0))))
 
 
-def _pick_weight(snr: float) -> int:
-    for threshold, weight in SNR_WEIGHTS:
-        if snr >= threshold:
+def _pick_weight(snr_over_threshold: float) -> int:
+    for ratio, weight in SNR_WEIGHTS:
+        if snr_over_threshold >= ratio:
             return weight
     return 3
 
@@ -498,6 +548,15 @@ def _source_parameters(rng: np.random.Generator, n: int) -> dict:
             STRESS_DROP_MEDIAN_MPA * np.exp(rng.normal(0.0, STRESS_DROP_SIGMA_LN, n)), 0.3, 30.0
         ),
     }
+
+
+def generate_events(cfg: dict, days: list[str]) -> pd.DataFrame:
+    """Generated events of ``days``: background (Poisson, uniform in region and depth range)
+    plus a possible swarm per day, ML from a truncated Gutenberg–Richter law, a random
+    double-couple mechanism and stress drop each. Each day depends only on (seed, day)."""
+    cfg = resolve_config(cfg)
+    frames = [_generated_events(cfg, day) for day in sorted({_day_start(day) for day in days})]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _generated_events(cfg: dict, day) -> pd.DataFrame:
@@ -550,15 +609,24 @@ def _catalog_events(cfg: dict, day_starts: list[pd.Timestamp]) -> tuple[pd.DataF
     directory = Path(cfg["catalog_dir"])
     events = io.read_table(directory / "events.csv", io.REFERENCE_EVENT_COLUMNS)
     picks = io.read_table(directory / "picks.csv", io.REFERENCE_PICK_COLUMNS)
-    magnitude_column = next((c for c in ["ML", "magnitude"] if c in events.columns), None)
-    if magnitude_column is None:
-        raise io.TableError(f"{directory / 'events.csv'}: twin mode needs a magnitude column (ML or magnitude)")
+    magnitude_columns = [c for c in TWIN_MAGNITUDE_COLUMNS if c in events.columns]
+    if not magnitude_columns:
+        raise io.TableError(
+            f"{directory / 'events.csv'}: twin mode needs a magnitude column ({', '.join(TWIN_MAGNITUDE_COLUMNS)})"
+        )
     events["event_id"] = events["event_id"].astype(str)
-    events["ML"] = events[magnitude_column].astype(float)
-    if events["ML"].isna().any():
-        raise io.TableError(f"{directory / 'events.csv'}: {int(events['ML'].isna().sum())} event(s) without {magnitude_column}")
+    magnitude = pd.Series(np.nan, index=events.index)
+    for column in magnitude_columns:
+        magnitude = magnitude.fillna(pd.to_numeric(events[column], errors="coerce"))
+    events["ML"] = magnitude
     origin_day = events["time"].dt.normalize()
     events = events[origin_day.isin(day_starts)].sort_values("time", ignore_index=True)
+    unsized = events["ML"].isna()
+    if unsized.any():
+        # Without a magnitude an event has no amplitude: it cannot be part of the twin.
+        log.warning("%s: %d event(s) without %s left out of the twin: %s", directory / "events.csv",
+                    int(unsized.sum()), " or ".join(magnitude_columns), ", ".join(events.loc[unsized, "event_id"]))
+        events = events[~unsized].reset_index(drop=True)
     events = events[["event_id", "time", "latitude", "longitude", "depth_km", "ML"]].copy()
     events["kind"] = "catalog"
     sources = [_source_parameters(_rng(cfg["seed"], "source", event_id), 1) for event_id in events["event_id"]]
@@ -578,8 +646,12 @@ def _geometry(events: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
     dlon = lon2 - lon1
     cos_angle = np.clip(np.sin(lat1) * np.sin(lat2) + np.cos(lat1) * np.cos(lat2) * np.cos(dlon), -1.0, 1.0)
     pairs["epicentral_km"] = EARTH_RADIUS_KM * np.arccos(cos_angle)
-    azimuth = np.arctan2(np.sin(dlon) * np.cos(lat2), np.cos(lat1) * np.sin(lat2) - np.sin(lat1) * np.cos(lat2) * np.cos(dlon))
-    backazimuth = np.arctan2(-np.sin(dlon) * np.cos(lat1), np.cos(lat2) * np.sin(lat1) - np.sin(lat2) * np.cos(lat1) * np.cos(dlon))
+    azimuth = np.arctan2(
+        np.sin(dlon) * np.cos(lat2), np.cos(lat1) * np.sin(lat2) - np.sin(lat1) * np.cos(lat2) * np.cos(dlon)
+    )
+    backazimuth = np.arctan2(
+        -np.sin(dlon) * np.cos(lat1), np.cos(lat2) * np.sin(lat1) - np.sin(lat2) * np.cos(lat1) * np.cos(dlon)
+    )
     pairs["azimuth_deg"] = np.mod(np.degrees(azimuth), 360.0)
     pairs["backazimuth_deg"] = np.mod(np.degrees(backazimuth), 360.0)
     return pairs
@@ -621,18 +693,17 @@ def _arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
     }
     site = pd.DataFrame([sites[key] for key in zip(pairs["network"], pairs["station"])])
 
-    angles = {}
+    takeoff, incidence = {}, {}
     for phase in ("P", "S"):
         slowness = np.nan_to_num(table.horizontal_slowness(phase, distance, depth), nan=0.0)
-        takeoff = np.degrees(np.arcsin(np.clip(sources[phase] * slowness, 0.0, 1.0)))
+        down = np.degrees(np.arcsin(np.clip(sources[phase] * slowness, 0.0, 1.0)))
         # A ray leaving upwards reaches the station with sin(takeoff) close to distance/hypocentral.
         upgoing = sources[phase] * slowness > 0.9 * distance / np.maximum(hypocentral, 1e-3)
-        angles[phase] = {
-            "takeoff": np.where(upgoing, 180.0 - takeoff, takeoff),
-            "incidence": np.degrees(np.arcsin(np.clip((NEAR_SURFACE_VP_KM_S if phase == "P" else NEAR_SURFACE_VS_KM_S) * slowness, 0.0, 0.95))),
-        }
-    rad_p, _, _ = _radiation(pairs["strike_deg"], pairs["dip_deg"], pairs["rake_deg"], pairs["azimuth_deg"], angles["P"]["takeoff"])
-    _, rad_sv, rad_sh = _radiation(pairs["strike_deg"], pairs["dip_deg"], pairs["rake_deg"], pairs["azimuth_deg"], angles["S"]["takeoff"])
+        takeoff[phase] = np.where(upgoing, 180.0 - down, down)
+        incidence[phase] = np.degrees(np.arcsin(np.clip(NEAR_SURFACE_KM_S[phase] * slowness, 0.0, 0.95)))
+    mechanism = (pairs["strike_deg"], pairs["dip_deg"], pairs["rake_deg"], pairs["azimuth_deg"])
+    rad_p, _, _ = _radiation(*mechanism, takeoff["P"])
+    _, rad_sv, rad_sh = _radiation(*mechanism, takeoff["S"])
     s_total = np.sqrt(rad_sv**2 + rad_sh**2 + RADIATION_FLOOR**2)
     p_total = np.where(rad_p >= 0, 1.0, -1.0) * np.sqrt(rad_p**2 + RADIATION_FLOOR**2)
     # Far-field P/S displacement ratio at equal distance: (vs/vp)³ × radiation ratio.
@@ -648,14 +719,16 @@ def _arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
         source = np.full(len(pairs), "model", dtype=object)
         if catalog_picks is not None and len(catalog_picks):
             picked = catalog_picks[catalog_picks["phase"] == phase].drop_duplicates(["event_id", "station"])
-            lookup = pairs[["event_id", "station"]].merge(picked[["event_id", "station", "time"]], how="left", on=["event_id", "station"])
+            lookup = pairs[["event_id", "station"]].merge(
+                picked[["event_id", "station", "time"]], how="left", on=["event_id", "station"]
+            )
             has_pick = lookup["time"].notna().to_numpy()
             time = time.where(~has_pick, lookup["time"].to_numpy())
             travel = np.where(has_pick, (time - pairs["time"]).dt.total_seconds().to_numpy(), travel)
             source[has_pick] = "catalog"
-        incidence = np.radians(angles[phase]["incidence"])
+        angle = np.radians(incidence[phase])
         if phase == "P":
-            radial, vertical, transverse = np.sin(incidence), np.cos(incidence), np.zeros(len(pairs))
+            radial, vertical, transverse = np.sin(angle), np.cos(angle), np.zeros(len(pairs))
             level, corner, q = np.abs(p_relative), P_CORNER_FACTOR * corner_s, Q_P
             sign = np.sign(p_relative)
         else:
@@ -663,7 +736,7 @@ def _arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
             magnitude = np.hypot(rad_sv, rad_sh)
             sv = np.where(magnitude > 1e-9, rad_sv / np.maximum(magnitude, 1e-9), 0.0)
             sh = np.where(magnitude > 1e-9, rad_sh / np.maximum(magnitude, 1e-9), 1.0)
-            radial, vertical, transverse = sv * np.cos(incidence), -sv * np.sin(incidence), sh
+            radial, vertical, transverse = sv * np.cos(angle), -sv * np.sin(angle), sh
             level, corner, q, sign = np.ones(len(pairs)), corner_s, Q_S, 1.0
         north = radial * np.cos(propagation_azimuth) - transverse * np.sin(propagation_azimuth)
         east = radial * np.sin(propagation_azimuth) + transverse * np.cos(propagation_azimuth)
@@ -682,11 +755,11 @@ def _arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
                     "epicentral_km": distance,
                     "hypocentral_km": hypocentral,
                     "backazimuth_deg": pairs["backazimuth_deg"].to_numpy(),
-                    "incidence_deg": angles[phase]["incidence"],
+                    "incidence_deg": incidence[phase],
                     "relative_level": level,
                     "corner_hz": corner,
-                    "t_star_s": travel / q,
-                    "kappa_s": site["kappa_s"].to_numpy() * (1.0 if phase == "S" else NEAR_SURFACE_VS_KM_S / NEAR_SURFACE_VP_KM_S),
+                    "t_star_s": np.clip(travel, 0.0, None) / q,
+                    "kappa_s": site["kappa_s"].to_numpy() * NEAR_SURFACE_KM_S["S"] / NEAR_SURFACE_KM_S[phase],
                     "site_delay_s": site["site_delay_p_s" if phase == "P" else "site_delay_s_s"].to_numpy(),
                     "site_reflection": site["site_reflection"].to_numpy(),
                     "weight_z": sign * vertical,
@@ -723,19 +796,25 @@ def _direct_pulse(row, fraction: float = 0.0) -> np.ndarray:
     return scipy.fft.irfft(spectrum, PULSE_SAMPLES) * SAMPLING_RATE_HZ
 
 
-def _coda_filter(row) -> np.ndarray:
-    """Band-pass (SOS) giving coda noise the dominant band of the phase's spectrum."""
+def _coda_band(row) -> float:
+    """Dominant frequency (Hz, 0.1 Hz steps) of a phase: source corner or attenuation corner."""
     attenuation_corner = 1.0 / (np.pi * (float(row.t_star_s) + float(row.kappa_s)))
-    dominant = float(np.clip(min(float(row.corner_hz), attenuation_corner), 1.0, 25.0))
-    return scipy.signal.butter(2, [0.3 * dominant, min(2.5 * dominant, 45.0)], btype="bandpass", fs=SAMPLING_RATE_HZ, output="sos")
+    return round(float(np.clip(min(float(row.corner_hz), attenuation_corner), 1.0, 25.0)), 1)
+
+
+@lru_cache(maxsize=512)
+def _coda_filter(dominant_hz: float) -> tuple[np.ndarray, float]:
+    """Band-pass (SOS) around ``dominant_hz`` and its white-noise RMS gain."""
+    band = [0.3 * dominant_hz, min(2.5 * dominant_hz, 45.0)]
+    sos = scipy.signal.butter(2, band, btype="bandpass", fs=SAMPLING_RATE_HZ, output="sos")
+    impulse = np.zeros(4096)
+    impulse[0] = 1.0
+    return sos, float(np.sqrt(np.sum(scipy.signal.sosfilt(sos, impulse) ** 2)))
 
 
 def _coda(seed, row, n: int) -> np.ndarray:
     """Unit-RMS-at-onset coda (3, n) after an onset at sample 0; same prefix for any ``n``."""
-    sos = _coda_filter(row)
-    impulse = np.zeros(4096)
-    impulse[0] = 1.0
-    gain = np.sqrt(np.sum(scipy.signal.sosfilt(sos, impulse) ** 2))
+    sos, gain = _coda_filter(_coda_band(row))
     tau = np.arange(n) / SAMPLING_RATE_HZ
     lapse = max(float(row.travel_time_s), 0.5)
     envelope = (1.0 - np.exp(-tau / CODA_RISE_S)) * lapse / (lapse + tau) * np.exp(-tau / CODA_DECAY_S)
@@ -781,23 +860,14 @@ def _calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Time
     arrivals["peak_velocity_m_s"] = np.nan
     arrivals["noise_rms_m_s"] = np.nan
     arrivals["snr"] = 0.0
-    arrivals["in_gap"] = False
 
-    noise_cache: dict[tuple, StationDayNoise] = {}
-
-    def noise_at(row, horizontal: bool) -> float:
-        day = pd.Timestamp(row.time).normalize()
-        key = (row.network, row.station, day)
-        if key not in noise_cache:
-            noise_cache[key] = station_day_noise(cfg, row.network, row.station, day)
-        return float(noise_cache[key].analyst_band_rms([row.time], [horizontal])[0])
-
+    noise_z, noise_h = _noise_rms_at_arrivals(cfg, arrivals)
     records = list(arrivals.itertuples(index=False))
     window = int(SNR_WINDOW_S * SAMPLING_RATE_HZ)
     pre_s = int(PRE_S_WINDOW_S * SAMPLING_RATE_HZ)
     by_pair = arrivals.groupby(["event_id", "network", "station"], sort=False).groups
-    for (event_id, network, station), index in by_pair.items():
-        phases = {arrivals.at[i, "phase"]: i for i in index}
+    for index in by_pair.values():
+        phases = {records[i].phase: i for i in index}
         if "S" not in phases or "P" not in phases:
             continue
         p_row, s_row = records[phases["P"]], records[phases["S"]]
@@ -809,9 +879,9 @@ def _calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Time
         p_level = s_level * p_row.relative_level
 
         # P: noise-free band-limited peak on Z against the noise there.
-        p_noise = noise_at(p_row, horizontal=False)
-        p_noise_h = noise_at(p_row, horizontal=True)
-        p_peak_direct = np.abs(_direct_pulse(p_row)).max() * p_level * np.abs([p_row.weight_z, p_row.weight_n, p_row.weight_e]).max()
+        p_noise, p_noise_h = noise_z[phases["P"]], noise_h[phases["P"]]
+        p_weight = np.abs([p_row.weight_z, p_row.weight_n, p_row.weight_e]).max()
+        p_peak_direct = np.abs(_direct_pulse(p_row)).max() * p_level * p_weight
         s_minus_p = max(s_row.travel_time_s - p_row.travel_time_s, 0.0)
         p_coda_s = max(_coda_duration(p_row, p_peak_direct, min(p_noise, p_noise_h)), s_minus_p + PRE_S_WINDOW_S)
         p_signal, _ = _phase_velocity(seed, p_row, p_level, p_coda_s)
@@ -819,7 +889,7 @@ def _calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Time
         p_peak = float(np.abs(p_band[0, onset:onset + window]).max())
 
         # S: peak on the stronger horizontal against noise plus the P coda just before S.
-        s_noise_h = noise_at(s_row, horizontal=True)
+        s_noise_h = noise_h[phases["S"]]
         s_peak_direct = np.abs(_direct_pulse(s_row)).max() * s_level
         s_coda_s = _coda_duration(s_row, s_peak_direct, s_noise_h)
         s_signal, _ = _phase_velocity(seed, s_row, s_level, s_coda_s)
@@ -842,8 +912,23 @@ def _calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Time
 
     arrivals["in_gap"] = _in_gaps(cfg, arrivals)
     covered = arrivals["time"].dt.normalize().isin(day_starts)
-    arrivals["visible"] = (arrivals["snr"] >= cfg["truth_min_snr"]) & ~arrivals["in_gap"] & covered
+    s_threshold = cfg["truth_min_snr"] * cfg["truth_s_snr_factor"]
+    arrivals["min_snr"] = np.where(arrivals["phase"] == "S", s_threshold, cfg["truth_min_snr"])
+    arrivals["visible"] = (arrivals["snr"] >= arrivals["min_snr"]) & ~arrivals["in_gap"] & covered
     return arrivals.drop(columns="relative_level")
+
+
+def _noise_rms_at_arrivals(cfg, arrivals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Analyst-band noise RMS (m/s) at each arrival's time on Z and on a horizontal."""
+    vertical, horizontal = np.zeros(len(arrivals)), np.zeros(len(arrivals))
+    days = arrivals["time"].dt.normalize()
+    for (network, station, day), index in arrivals.groupby([arrivals["network"], arrivals["station"], days]).groups.items():
+        noise = station_day_noise(cfg, network, station, day)
+        times = arrivals.loc[index, "time"]
+        positions = arrivals.index.get_indexer(index)
+        vertical[positions] = noise.analyst_band_rms(times, np.zeros(len(index), dtype=bool))
+        horizontal[positions] = noise.analyst_band_rms(times, np.ones(len(index), dtype=bool))
+    return vertical, horizontal
 
 
 def _in_gaps(cfg, arrivals: pd.DataFrame) -> np.ndarray:
@@ -866,8 +951,8 @@ def generate_scenario(cfg: dict, stations: pd.DataFrame, days: list[str], layers
 
     Generated events (or, with ``catalog_dir``, the catalog's events whose origin falls inside
     ``days``), P and S arrivals at every station with amplitude parameters, and the analyst
-    view: an arrival is visible when its snr reaches ``truth_min_snr``, it is not in a data gap
-    and it falls inside ``days``.
+    view: an arrival is visible when its snr reaches ``truth_min_snr`` (S: times
+    ``truth_s_snr_factor``), it is not in a data gap and it falls inside ``days``.
     """
     cfg = resolve_config(cfg)
     layers = read_layers(DEFAULT_LAYERS if layers is None else layers)
@@ -878,12 +963,14 @@ def generate_scenario(cfg: dict, stations: pd.DataFrame, days: list[str], layers
         events, catalog_picks = _catalog_events(cfg, day_starts)
         region_label = f"twin of {Path(cfg['catalog_dir']).name}"
     else:
-        events = pd.concat([_generated_events(cfg, day) for day in day_starts], ignore_index=True)
+        events = generate_events(cfg, days)
         catalog_picks, region_label = None, "synthetic"
     events = events.reset_index(drop=True)
     arrival_columns = ["event_id", "network", "station", "location", "phase", "time"]
     if len(events) == 0 or len(stations) == 0:
-        empty = io.empty_table(arrival_columns + ["snr", "visible", "backazimuth_deg"])
+        empty = io.empty_table(arrival_columns + ["snr", "min_snr", "visible", "backazimuth_deg"])
+        empty["visible"] = empty["visible"].astype(bool)
+        events["n_visible"] = 0
         return Scenario(events, empty, stations, int(cfg["truth_min_picks"]), region_label)
 
     pairs = _geometry(events, stations)
@@ -972,7 +1059,9 @@ def station_inventory(station: pd.Series) -> Inventory:
         code=str(station["station"]), latitude=float(station["latitude"]), longitude=float(station["longitude"]),
         elevation=elevation, channels=channels, start_date=CHANNEL_EPOCH_START,
     )
-    return Inventory(networks=[Network(code=str(station["network"]), stations=[site])], source="quakesnake synthetic")
+    # A fixed creation date keeps reruns byte-identical.
+    return Inventory(networks=[Network(code=str(station["network"]), stations=[site])], source="quakesnake synthetic",
+                     created=CHANNEL_EPOCH_START)
 
 
 def _gaussian_spectrum(rng: np.random.Generator, psd: np.ndarray, n: int) -> np.ndarray:
@@ -1006,18 +1095,19 @@ def synthesize_station_day(cfg: dict, station: pd.Series, day: str, arrivals: pd
 
     events = _event_velocity(cfg["seed"], station, arrivals, start, npts, n_fft)
     seconds = (np.arange(npts, dtype=np.float64) / SAMPLING_RATE_HZ - margin_s).astype(np.float32)
-    cultural_factor = noise.cultural_factor(seconds).astype(np.float32)
+    daylight = noise.daylight_factor(seconds).astype(np.float32)
     rng = _rng(cfg["seed"], "waveform-noise", network, code, _day_key(day))
     gaps = station_day_gaps(cfg, network, code, day)
 
     stream = obspy.Stream()
     for component, channel in enumerate(CHANNELS):
-        factor = 1.0 if component == 0 else HORIZONTAL_NOISE_FACTOR
-        steady = _gaussian_spectrum(rng, stationary_psd * factor**2, n_fft)
+        stationary_factor, cultural_factor = noise.component_factors(component)
+        steady = _gaussian_spectrum(rng, stationary_psd * stationary_factor**2, n_fft)
         steady += scipy.fft.rfft(events[component], workers=2)
         counts = scipy.fft.irfft(steady * transfer, n_fft, workers=2)[:npts]
-        cultural = scipy.fft.irfft(_gaussian_spectrum(rng, cultural_psd * factor**2, n_fft) * transfer, n_fft, workers=2)[:npts]
-        counts += cultural * cultural_factor
+        cultural_spectrum = _gaussian_spectrum(rng, cultural_psd * cultural_factor**2, n_fft)
+        cultural = scipy.fft.irfft(cultural_spectrum * transfer, n_fft, workers=2)[:npts]
+        counts += cultural * daylight
         data = np.clip(np.round(counts), np.iinfo(np.int32).min, np.iinfo(np.int32).max).astype(np.int32)
         header = {
             "network": network, "station": code, "location": location, "channel": channel,
