@@ -54,7 +54,7 @@ def main() -> None:
               "event recall", "event precision", "ref events", "origin MAE (s)", "epicentral MAE (km)",
               "depth MAE (km)"]
     table = markdown_table(header, rows)
-    text = (f"Default scenario (config/config.yaml: 12 stations × 2 days, seed 42), measured by "
+    text = (f"Default scenario (config/config.yaml: 12 stations × 2 days, seed 1), measured by "
             f"`python benchmarks/default_scenario.py` on {machine()}; whole run {wall:.0f} s "
             f"(all pickers, {args.cores} cores).\n\n{table}\n")
     print(text)

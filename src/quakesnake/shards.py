@@ -46,9 +46,3 @@ def shard_table(stations: pd.DataFrame, days: list[str]) -> dict[str, list[tuple
     codes = list(zip(stations["network"], stations["station"]))
     return {day: codes for day in days}
 
-
-def station_row(stations: pd.DataFrame, network: str, station: str) -> pd.Series:
-    row = stations[(stations["network"] == network) & (stations["station"] == station)]
-    if row.empty:
-        raise KeyError(f"station {network}.{station} is not in the station table")
-    return row.iloc[0]

@@ -12,7 +12,7 @@ rule associate:
     log:
         "logs/associate/{picker}/{associator}/{day}.log",
     benchmark:
-        "benchmarks/associate/{picker}/{associator}/{day}.tsv"
+        "logs/benchmarks/associate/{picker}/{associator}/{day}.tsv"
     script:
         "../../scripts/associate.py"
 

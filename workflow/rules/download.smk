@@ -43,6 +43,6 @@ rule download:
     log:
         "logs/download/{day}/{net}.{sta}.log",
     benchmark:
-        "benchmarks/download/{day}/{net}.{sta}.tsv"
+        "logs/benchmarks/download/{day}/{net}.{sta}.tsv"
     script:
         "../../scripts/download.py"

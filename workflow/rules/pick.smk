@@ -10,6 +10,6 @@ rule pick:
     log:
         "logs/pick/{picker}/{day}/{net}.{sta}.log",
     benchmark:
-        "benchmarks/pick/{picker}/{day}/{net}.{sta}.tsv"
+        "logs/benchmarks/pick/{picker}/{day}/{net}.{sta}.tsv"
     script:
         "../../scripts/pick.py"
