@@ -24,7 +24,7 @@ def test_default_config_validates_and_fills_defaults():
     config = load_config(ROOT / "config" / "config.yaml", SCHEMA)
     assert config["preprocess"]["sampling_rate"] == 100.0
     assert config["pickers"]["stalta"]["sta_s"] == 0.5
-    assert config["associators"]["pyocto"]["n_picks"] == 6
+    assert config["associators"]["pyocto"]["tolerance_s"] == 1.5
 
 
 def test_unknown_keys_are_rejected_with_their_name():

@@ -125,23 +125,153 @@ def _window(args, pred_picks: pd.DataFrame, ref_events: pd.DataFrame, ref_picks:
     return window[0], window[1]
 
 
+def _number(value, digits=3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
 def format_metrics(metrics: dict) -> str:
     """A small fixed-width table of the headline numbers."""
-    def number(value, digits=3):
-        return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
     events = metrics["events"]
     lines = [
         f"window {metrics['window']['start']} .. {metrics['window']['end']}",
         f"{'':8}{'recall':>8}{'precision':>11}{'n_ref':>8}{'n_pred':>8}{'tp':>7}",
     ]
     for label, row in (("P picks", metrics["picks"]["P"]), ("S picks", metrics["picks"]["S"]), ("events", events)):
-        lines.append(f"{label:8}{number(row['recall']):>8}{number(row['precision']):>11}{row['n_ref']:>8}{row['n_pred']:>8}{row['tp']:>7}")
+        lines.append(f"{label:8}{_number(row['recall']):>8}{_number(row['precision']):>11}{row['n_ref']:>8}{row['n_pred']:>8}{row['tp']:>7}")
     lines.append(
-        f"origin time MAE {number(events['origin_time_mae_s'], 2)} s, epicentre MAE {number(events['epicentral_mae_km'], 2)} km, "
-        f"depth MAE {number(events['depth_mae_km'], 2)} km (bias {number(events['depth_bias_km'], 2)})"
+        f"origin time MAE {_number(events['origin_time_mae_s'], 2)} s, epicentre MAE {_number(events['epicentral_mae_km'], 2)} km, "
+        f"depth MAE {_number(events['depth_mae_km'], 2)} km (bias {_number(events['depth_bias_km'], 2)})"
     )
     return "\n".join(lines)
 
 
-_SUBCOMMANDS = [_add_evaluate]
+# --------------------------------------------------------------------------- replay
+
+def _add_replay(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "replay", help="associate a reference catalog's own picks and score the events against it",
+        description="Feed the picks of a catalog directory (events.csv, picks.csv, stations.csv) day by day to an "
+                    "associator, as the workflow does, and score the events against the catalog's events. Picks on "
+                    "stations without coordinates are dropped and counted.",
+    )
+    parser.add_argument("--catalog-dir", required=True, type=Path, metavar="DIR", help="catalog directory in the shared layout")
+    parser.add_argument("--associator", required=True, metavar="NAME",
+                        help="an entry of --config's 'associators:', or without --config an associator type with its defaults (pyocto, gamma)")
+    parser.add_argument("--config", type=Path, metavar="YAML", help="YAML with an 'associators:' mapping, e.g. config/ogs-associators.yaml")
+    parser.add_argument("--velocity-model", type=Path, metavar="CSV",
+                        help="1D model (depth_km, vp_km_s, vs_km_s) for PyOcto 1d and --relocate (default: DIR/velocity_1d.csv when present)")
+    parser.add_argument("--false-pick-rate", type=float, default=0.0, metavar="R",
+                        help="add R x n_picks false picks, each within 30 s of a real pick on a random station and phase (default 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the false picks (default 0)")
+    parser.add_argument("--relocate", action="store_true", help="relocate the events in the 1D model; metrics before and after")
+    parser.add_argument("--sea-level-stations", action="store_true",
+                        help="relocate as if every station were at sea level, as Hypo71-style bulletins (OGS) locate")
+    parser.add_argument("--first-day", metavar="YYYY-MM-DD", help="first UTC day to replay (default: the first event's)")
+    parser.add_argument("--last-day", metavar="YYYY-MM-DD", help="last UTC day to replay, inclusive (default: the last event's)")
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="metrics JSON to write")
+    parser.add_argument("--events-out", type=Path, metavar="FILE", help="also write the events (parquet, or CSV by suffix)")
+    parser.set_defaults(handler=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from quakesnake.association import resolve_config
+    from quakesnake.evaluation import write_metrics
+    from quakesnake.io import write_table
+    from quakesnake.replay import replay_catalog, replay_days
+    from quakesnake.velocity import read_layers
+
+    if not args.catalog_dir.is_dir():
+        raise UsageError(f"{args.catalog_dir}: catalog directory not found")
+    if not args.false_pick_rate >= 0:
+        raise UsageError(f"--false-pick-rate must be >= 0, got {args.false_pick_rate}")
+    associator_cfg = _associator_config(args.associator, args.config)
+    try:
+        cfg = resolve_config(associator_cfg)
+    except ValueError as exc:
+        raise UsageError(f"associator {args.associator!r}: {exc}") from exc
+    ref_events, ref_picks, ref_stations = read_reference(args.catalog_dir)
+
+    model_path = args.velocity_model or args.catalog_dir / "velocity_1d.csv"
+    needs_model = args.relocate or (cfg["type"] == "pyocto" and cfg["velocity_model"] == "1d")
+    layers = None
+    if needs_model:
+        if not model_path.exists():
+            raise UsageError(f"{model_path}: velocity model not found (needed for PyOcto 1d and --relocate; give --velocity-model)")
+        try:
+            layers = read_layers(model_path)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+
+    spanned = replay_days(ref_events, ref_picks)
+    if not spanned:
+        raise UsageError(f"nothing to replay: {args.catalog_dir} holds no events and no picks")
+    first = _day(args.first_day, "--first-day") or pd.Timestamp(spanned[0])
+    last = _day(args.last_day, "--last-day") or pd.Timestamp(spanned[-1])
+    if first > last:
+        raise UsageError(f"--first-day {first:%Y-%m-%d} is after --last-day {last:%Y-%m-%d}")
+    metrics, events, _ = replay_catalog(
+        ref_events, ref_picks, ref_stations, associator_cfg, layers, false_pick_rate=args.false_pick_rate, seed=args.seed,
+        relocate=args.relocate, relocation_options={"station_elevations": not args.sea_level_stations},
+        name=args.associator, days=[day.strftime("%Y-%m-%d") for day in pd.date_range(first, last, freq="D")],
+    )
+    write_metrics(metrics, args.out)
+    if args.events_out:
+        write_table(events, args.events_out)
+    print(format_replay(metrics))
+    return 0
+
+
+def _associator_config(name: str, config_path: Path | None) -> dict:
+    """The associator named ``name`` in the YAML's ``associators:``, or without YAML the type ``name`` with its defaults."""
+    from quakesnake.association import DEFAULTS
+
+    if config_path is None:
+        if name not in DEFAULTS:
+            raise UsageError(f"unknown associator {name!r}: without --config use one of {', '.join(DEFAULTS)}")
+        return {"type": name}
+    import yaml
+
+    if not config_path.exists():
+        raise UsageError(f"{config_path}: file not found")
+    try:
+        document = yaml.safe_load(config_path.read_text())
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{config_path}: not valid YAML ({exc})") from exc
+    associators = document.get("associators") if isinstance(document, dict) else None
+    if not isinstance(associators, dict) or not associators:
+        raise UsageError(f"{config_path}: needs a top-level 'associators:' mapping of names to configurations")
+    if name not in associators:
+        raise UsageError(f"{config_path}: no associator {name!r} (has: {', '.join(associators)})")
+    return dict(associators[name])
+
+
+def _day(value: str | None, option: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).normalize()
+    except ValueError as exc:
+        raise UsageError(f"{option} {value!r} is not a date ({exc})") from exc
+
+
+def format_replay(metrics: dict) -> str:
+    """:func:`format_metrics` with the replay's pick counts and, after relocation, a before/after table."""
+    replay, picks = metrics["replay"], metrics["replay"]["picks"]
+    lines = [
+        f"{replay['associator']}: {replay['days']['count']} days, {picks['fed']} picks fed "
+        f"({picks['without_station_coordinates']} dropped: station without coordinates; {picks['false']} false, "
+        f"{picks['false_associated']} of them associated)",
+        format_metrics(metrics),
+    ]
+    if "events_before_relocation" in metrics:
+        lines.append(f"{'locations':12}{'recall':>8}{'precision':>11}{'origin MAE s':>14}{'epi MAE/RMSE km':>17}{'depth MAE/RMSE/bias km':>24}")
+        for label, row in (("associator", metrics["events_before_relocation"]), ("relocated", metrics["events"])):
+            lines.append(
+                f"{label:12}{_number(row['recall']):>8}{_number(row['precision']):>11}{_number(row['origin_time_mae_s'], 2):>14}"
+                f"{_number(row['epicentral_mae_km'], 2) + ' / ' + _number(row['epicentral_rmse_km'], 2):>17}"
+                f"{' / '.join(_number(row[key], 2) for key in ('depth_mae_km', 'depth_rmse_km', 'depth_bias_km')):>24}"
+            )
+    return "\n".join(lines)
+
+
+_SUBCOMMANDS = [_add_evaluate, _add_replay]
