@@ -16,7 +16,8 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 TINY = {
     "days": {"start": "2024-01-01", "end": "2024-01-02"},
-    "synthetic": {"seed": 7, "n_stations": 4, "events_per_day": 15, "swarm_probability_per_day": 0.0},
+    "synthetic": {"seed": 7, "n_stations": 4, "events_per_day": 15, "swarm_probability_per_day": 0.0,
+                  "truth_min_picks": 4},
     "pickers": {"stalta": {"type": "stalta"}, "stalta-strict": {"type": "stalta", "trigger_on": 6.0}},
     "associators": {"pyocto": {"type": "pyocto", "n_picks": 4, "n_p_picks": 2, "n_s_picks": 1, "n_p_and_s_picks": 1}},
 }

@@ -76,7 +76,7 @@ Configuration (the workflow's ``synthetic:`` block; :data:`DEFAULTS` holds every
     times more S than P picks; with 1.7 it holds 1.4 times more P than S (0.9 within 20 km,
     1.5 at 20–50 km, 1.9 at 50–100 km), as the OGS bulletin of the same region does (1.1,
     1.4, 1.9).
-``truth_min_picks`` (4)
+``truth_min_picks`` (6)
     An event enters the truth catalog only with at least this many visible picks.
 ``stations_file`` (None)
     CSV of real stations (station, network, latitude, longitude[, elevation_m]); replaces the
@@ -130,7 +130,7 @@ DEFAULTS = {
     "gap_probability": 0.1,
     "truth_min_snr": 6.0,
     "truth_s_snr_factor": 1.7,
-    "truth_min_picks": 4,
+    "truth_min_picks": 6,
     "stations_file": None,
     "catalog_dir": None,
 }
