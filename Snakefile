@@ -11,6 +11,16 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+# Strict wildcard patterns: no ambiguity between rules, no giant alternations of station names.
+wildcard_constraints:
+    day=r"\d{4}-\d{2}-\d{2}",
+    net=r"[A-Z0-9]{1,2}",
+    sta=r"[A-Z0-9]{1,5}",
+    picker=r"[a-z0-9][a-z0-9_-]*",
+    associator=r"[a-z0-9][a-z0-9_-]*",
+
 include: "workflow/rules/download.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/pick.smk"

@@ -235,26 +235,9 @@ class CatalogScore:
     dropped: dict = field(default_factory=dict)
 
 
-def evaluate(
-    pred_events: pd.DataFrame,
-    pred_picks: pd.DataFrame,
-    ref_events: pd.DataFrame,
-    ref_picks: pd.DataFrame,
-    ref_stations: pd.DataFrame,
-    *,
-    start,
-    end,
-    pick_tolerance_s: float = 0.5,
-    event_time_tolerance_s: float = 2.0,
-    event_distance_tolerance_km: float = 8.0,
-    processed_stations=None,
-) -> dict:
-    """Metrics of a catalog against a reference over [start, end); see :func:`score_catalog`."""
-    return score_catalog(
-        pred_events, pred_picks, ref_events, ref_picks, ref_stations, start=start, end=end,
-        pick_tolerance_s=pick_tolerance_s, event_time_tolerance_s=event_time_tolerance_s,
-        event_distance_tolerance_km=event_distance_tolerance_km, processed_stations=processed_stations,
-    ).metrics
+def evaluate(*args, **kwargs) -> dict:
+    """The metrics dict of :func:`score_catalog` (same arguments), without the match tables."""
+    return score_catalog(*args, **kwargs).metrics
 
 
 def score_catalog(

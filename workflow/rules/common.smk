@@ -1,5 +1,5 @@
-# Helpers for every rule file: config validation, the shard table, wildcard constraints,
-# input functions and the final targets. Rule files hold only rules.
+# Helpers shared by the stage files (config validation, the shard table, input functions,
+# the final targets), so that each stage file holds only its rules.
 import datetime as _dt
 from pathlib import Path
 
@@ -14,14 +14,6 @@ SHARDS = _shards.shard_table(STATIONS, DAYS)
 PICKERS = list(config["pickers"])
 ASSOCIATORS = list(config["associators"])
 REFERENCE_DIR = config["reference"] or "results/truth"
-
-
-wildcard_constraints:
-    day=r"\d{4}-\d{2}-\d{2}",
-    net=r"[A-Z0-9]{1,2}",
-    sta=r"[A-Z0-9]{1,5}",
-    picker=r"[a-z0-9][a-z0-9_-]*",
-    associator=r"[a-z0-9][a-z0-9_-]*",
 
 
 def station_codes(day):

@@ -23,7 +23,7 @@ rule evaluate:
             caption="../report/pick_residuals.rst",
         ),
     params:
-        reference_dir=REFERENCE_DIR,
+        reference_dir=lambda wildcards, input: str(Path(input.reference[0]).parent),
         days=DAYS,
         tolerances=config["evaluation"],
     log:
