@@ -111,3 +111,58 @@ def test_changing_one_picker_threshold_reruns_only_that_picker(tiny_run):
     pickers = {wildcards["picker"] for _, wildcards in jobs if "picker" in wildcards}
     assert pickers == {"stalta-strict"}
     assert sum(rule == "pick" for rule, _ in jobs) == 4 * 2
+
+
+@pytest.mark.slow
+def test_replacing_one_station_day_reruns_only_its_shard_and_days(tiny_run):
+    workdir, config = tiny_run
+    raw = workdir / "results/waveforms/2024-01-02/SY.S002.mseed"
+    raw.write_bytes(raw.read_bytes())  # a replaced input: same bytes, newer file
+    jobs = planned_jobs(snakemake(workdir, "-n", config=config).stdout)
+    by_rule = {}
+    for rule, wildcards in jobs:
+        by_rule.setdefault(rule, []).append(wildcards)
+    shard = {"day": "2024-01-02", "net": "SY", "sta": "S002"}
+    assert "download" not in by_rule
+    assert by_rule["preprocess"] == [shard]
+    assert sorted(w["picker"] for w in by_rule["pick"]) == sorted(TINY["pickers"])
+    assert all({k: w[k] for k in shard} == shard for w in by_rule["pick"])
+    assert sorted((w["picker"], w["day"]) for w in by_rule["merge"]) == sorted((p, "2024-01-02") for p in TINY["pickers"])
+    # Associating a day reads its neighbours' picks (midnight), so both days of this run re-associate.
+    assert len(by_rule["associate"]) == len(TINY["pickers"]) * 2
+    assert len(by_rule["catalog"]) == len(by_rule["evaluate"]) == len(TINY["pickers"])
+    snakemake(workdir, config=config)  # leave the fixture complete for the other tests
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_catalog(tiny_run, tmp_path):
+    import os
+    import signal
+    import time
+    from base64 import urlsafe_b64decode
+
+    reference_dir, config = tiny_run
+    command = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
+               "--configfile", str(config)]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    picks_dir = tmp_path / "results/picks/stalta"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and len(list(picks_dir.glob("*/*.parquet"))) < 4:
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)  # Snakemake and its running jobs, no chance to clean up
+    process.wait()
+    # Outputs of jobs still running at the kill are marked incomplete and rightly redone.
+    in_flight = {tmp_path / urlsafe_b64decode(marker.name).decode()
+                 for marker in (tmp_path / ".snakemake/incomplete").rglob("*") if marker.is_file()}
+    finished = {p: p.stat().st_mtime_ns for p in picks_dir.glob("*/*.parquet") if p not in in_flight}
+    assert finished, "the run was killed before any pick job finished"
+    assert not (tmp_path / "results/evaluation/summary.csv").exists()
+
+    snakemake(tmp_path, "--unlock", config=config)  # a hard kill leaves Snakemake's lock behind
+    snakemake(tmp_path, "--rerun-incomplete", config=config)
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished, "a finished shard was recomputed"
+    for picker in TINY["pickers"]:
+        resumed = (tmp_path / f"results/catalog/{picker}/pyocto.csv").read_text()
+        uninterrupted = (reference_dir / f"results/catalog/{picker}/pyocto.csv").read_text()
+        assert resumed == uninterrupted

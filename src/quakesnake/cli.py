@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -274,4 +275,102 @@ def format_replay(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-_SUBCOMMANDS = [_add_evaluate, _add_replay]
+# --------------------------------------------------------------------------- eval-picker
+
+def _add_eval_picker(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "eval-picker", help="score a picker on labelled waveform records",
+        description="Pick each labelled record (PhaseNet npz layout with labels.csv) with the STA/LTA baseline or a "
+                    "SeisBench model and report P and S recall, precision and residuals against the labels.",
+    )
+    parser.add_argument("--npz-dir", required=True, type=Path, metavar="DIR", help="directory of the .npz records")
+    parser.add_argument("--labels", required=True, type=Path, metavar="CSV", help="labels: fname, itp, its, channels")
+    parser.add_argument("--model", required=True, metavar="NAME_OR_PATH",
+                        help="'stalta' for the baseline, a SeisBench class name (PhaseNetLight, EQTransformer, ...), "
+                             "or a local path to a saved SeisBench model inside a directory named after its class")
+    parser.add_argument("--weights", metavar="NAME", help="pretrained weights name or local path (with a class name --model)")
+    parser.add_argument("--version", metavar="V", help="weights version (default: newest in the cache)")
+    parser.add_argument("--threshold", type=float, metavar="X", help="P and S probability threshold (SeisBench default 0.3)")
+    parser.add_argument("--p-threshold", type=float, metavar="X", help="P probability threshold")
+    parser.add_argument("--s-threshold", type=float, metavar="X", help="S probability threshold")
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="metrics JSON to write")
+    parser.set_defaults(handler=run_eval_picker)
+
+
+def run_eval_picker(args: argparse.Namespace) -> int:
+    from quakesnake.evaluation import write_metrics
+    from quakesnake.picker_evaluation import evaluate_picker, format_picker_metrics, read_labelled_records
+    from quakesnake.picking import PickerConfigError
+
+    picker_cfg = _eval_picker_config(args)
+    if not args.labels.is_file():
+        raise UsageError(f"{args.labels}: labels file not found")
+    if not args.npz_dir.is_dir():
+        raise UsageError(f"{args.npz_dir}: record directory not found")
+    try:
+        records = read_labelled_records(args.npz_dir, args.labels)
+        metrics = evaluate_picker(records, picker_cfg)
+    except (PickerConfigError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    write_metrics(metrics, args.out)
+    print(format_picker_metrics(metrics))
+    return 0
+
+
+def _eval_picker_config(args: argparse.Namespace) -> dict:
+    """The picker configuration the eval-picker options describe."""
+    if args.threshold is not None and (args.p_threshold is not None or args.s_threshold is not None):
+        raise UsageError("give either --threshold or --p-threshold/--s-threshold, not both")
+    thresholds = {"p_threshold": args.p_threshold, "s_threshold": args.s_threshold}
+    if args.threshold is not None:
+        thresholds = dict.fromkeys(thresholds, args.threshold)
+    thresholds = {key: value for key, value in thresholds.items() if value is not None}
+    for key, value in thresholds.items():
+        if not 0 < value < 1:
+            raise UsageError(f"--{key.replace('_', '-')} must be between 0 and 1, got {value}")
+
+    if args.model.lower() == "stalta":
+        if thresholds or args.weights or args.version:
+            raise UsageError("--model stalta takes no --weights, --version or thresholds (it has its own trigger levels)")
+        return {"type": "stalta"}
+    model_path = Path(args.model).expanduser()
+    if model_path.exists():
+        if args.weights:
+            raise UsageError(f"--model {args.model} is a saved model path: give no --weights")
+        model_class = _class_of_saved_model(model_path)
+        # SeisBench writes versioned models as <base>.pt.v<V> + <base>.json.v<V>; loading wants <base> and V.
+        versioned = re.fullmatch(r"(.+)\.(?:pt|json)\.v([^.]+)", model_path.name)
+        if versioned:
+            if args.version not in (None, versioned[2]):
+                raise UsageError(f"--model {args.model} is version {versioned[2]}, but --version says {args.version}")
+            model_path, args.version = model_path.with_name(versioned[1]), versioned[2]
+        weights = str(model_path)
+    else:
+        model_class, weights = args.model, args.weights
+        if not weights:
+            raise UsageError(f"--model {args.model} needs --weights (a pretrained name such as 'ethz', or a local path)")
+    return {"type": "seisbench", "model": model_class, "weights": weights, "version": args.version, **thresholds}
+
+
+def _class_of_saved_model(path: Path) -> str:
+    """The SeisBench class a saved model belongs to, from its directory name (SeisBench's cache layout).
+
+    A saved model's JSON holds its arguments but not its class, so the class is read from where
+    it lives: ``.../phasenetlight/ethz.json.v2`` or a directory ``.../PhaseNet/`` holding the pair.
+    """
+    import seisbench.models as sbm
+
+    classes = {
+        name.lower(): name for name, obj in vars(sbm).items()
+        if isinstance(obj, type) and issubclass(obj, sbm.WaveformModel) and obj is not sbm.WaveformModel
+    }
+    for folder in (path, path.parent) if path.is_dir() else (path.parent,):
+        if folder.name.lower() in classes:
+            return classes[folder.name.lower()]
+    raise UsageError(
+        f"{path}: cannot tell the SeisBench class of this saved model from its directory name; "
+        f"give --model CLASS --weights {path}"
+    )
+
+
+_SUBCOMMANDS = [_add_evaluate, _add_replay, _add_eval_picker]

@@ -1,0 +1,80 @@
+"""Score PhaseNetLight 'ethz' and the STA/LTA baseline on the labelled waveforms and print the table.
+
+    python benchmarks/labelled_waveforms.py [--update-readme]
+
+The 100 real records of ../shared/data/labelled-waveforms (Northern California, manual P and S
+picks), each picked alone as `quakesnake eval-picker` does. PhaseNetLight needs the SeisBench
+cache of ../shared; without it only STA/LTA is scored.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+from common import SHARED, machine, markdown_table, seisbench_cache, update_readme
+
+from quakesnake.picker_evaluation import evaluate_picker, read_labelled_records
+
+DATA = SHARED / "data" / "labelled-waveforms"
+PICKERS = {
+    "PhaseNetLight ethz (threshold 0.3)": {
+        "type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
+        "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu",
+    },
+    "STA/LTA + AIC": {"type": "stalta"},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    args = parser.parse_args()
+    if not (DATA / "labels.csv").is_file():
+        raise SystemExit(f"needs the labelled waveforms in {DATA}")
+
+    pickers = dict(PICKERS)
+    cache = seisbench_cache()
+    if cache is not None:
+        # SeisBench reads the variable when first imported, which happens inside evaluate_picker.
+        os.environ["SEISBENCH_CACHE_ROOT"] = str(cache)
+    else:
+        print("../shared/models/seisbench-cache absent: PhaseNetLight skipped", file=sys.stderr)
+        pickers = {name: cfg for name, cfg in pickers.items() if cfg["type"] != "seisbench"}
+
+    records = read_labelled_records(DATA / "npz", DATA / "labels.csv")
+    rows, seconds = [], {}
+    try:
+        for name, picker_cfg in pickers.items():
+            started = time.perf_counter()
+            metrics = evaluate_picker(records, picker_cfg, tolerances=(0.1, 0.5))
+            seconds[name] = time.perf_counter() - started
+            p, s = metrics["P"], metrics["S"]
+            rows.append([
+                name,
+                p["recall_0.1s"], p["precision_0.1s"], p["recall_0.5s"], p["precision_0.5s"],
+                s["recall_0.1s"], s["precision_0.1s"], s["recall_0.5s"], s["precision_0.5s"],
+                p["residual_median_s"], s["residual_median_s"],
+            ])
+    finally:
+        if cache is not None:
+            shutil.rmtree(cache.parent, ignore_errors=True)
+
+    header = ["model", "P recall 0.1 s", "P precision 0.1 s", "P recall 0.5 s", "P precision 0.5 s",
+              "S recall 0.1 s", "S precision 0.1 s", "S recall 0.5 s", "S precision 0.5 s",
+              "P residual median (s)", "S residual median (s)"]
+    timing = ", ".join(f"{name} {wall:.1f} s" for name, wall in seconds.items())
+    text = (f"Labelled waveforms ({len(records)} real records with manual P and S picks, "
+            f"../shared/data/labelled-waveforms), each record picked alone; measured by "
+            f"`python benchmarks/labelled_waveforms.py` on {machine()} ({timing}). Precision counts every pick of "
+            f"the phase on the record; residual = pick - manual pick, of matches within 0.5 s.\n\n"
+            f"{markdown_table(header, rows)}\n")
+    print(text)
+    if args.update_readme:
+        update_readme("labelled-waveforms", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Score a picker on labelled waveform records: short records, each with one true P and S pick.
+
+The records are the PhaseNet training layout (see ``../shared/README.md``): one ``.npz`` per
+record with ``data`` (samples x 3, 100 Hz), and a ``labels.csv`` naming each file with the sample
+index of its P (``itp``) and S (``its``) and its channel codes (``channels``, e.g.
+``EHE_EHN_EHZ``; a one-channel record names one code and zero-fills or repeats the other columns).
+
+Each record is picked alone with :func:`quakesnake.picking.pick_stream`; per record and phase the
+pick closest to the true time is the candidate match, a match within a tolerance counts for
+recall, and precision divides the matches by all picks of that phase (so extra picks on a record
+cost precision, not recall).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import obspy
+import pandas as pd
+
+from quakesnake.evaluation import _rms, json_safe
+from quakesnake.picking import load_model, picker_settings, pick_stream
+
+SAMPLING_RATE_HZ = 100.0
+# The records carry no absolute time; any fixed start works, since picks are compared with labels
+# on the same clock.
+RECORD_START = obspy.UTCDateTime("2000-01-01T00:00:00")
+# PhaseNet's npz files store the columns in E, N, Z order: a one-channel record's code names
+# which of these columns holds its data.
+COLUMN_COMPONENTS = "ENZ"
+PHASES = ("P", "S")
+LABEL_COLUMNS = ("fname", "itp", "its", "channels")
+
+
+@dataclass
+class Record:
+    """One labelled record: its waveforms and the true P and S times (None when unlabelled)."""
+
+    name: str
+    stream: obspy.Stream
+    p_time: obspy.UTCDateTime | None
+    s_time: obspy.UTCDateTime | None
+
+    def true_time(self, phase: str) -> obspy.UTCDateTime | None:
+        return self.p_time if phase == "P" else self.s_time
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_labelled_records(npz_dir, labels_csv) -> list[Record]:
+    """The records listed in ``labels_csv`` as ObsPy streams; a bad file raises ValueError naming it."""
+    npz_dir, labels_csv = Path(npz_dir), Path(labels_csv)
+    try:
+        labels = pd.read_csv(labels_csv, dtype={"fname": str, "channels": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{labels_csv}: cannot read labels ({type(exc).__name__}: {exc})") from exc
+    missing = [column for column in LABEL_COLUMNS if column not in labels.columns]
+    if missing:
+        raise ValueError(f"{labels_csv}: missing column(s) {', '.join(missing)} (needs {', '.join(LABEL_COLUMNS)})")
+    return [_read_record(npz_dir / row.fname, row.itp, row.its, row.channels) for row in labels.itertuples(index=False)]
+
+
+def _read_record(path: Path, itp, its, channels: str) -> Record:
+    try:
+        with np.load(path) as npz:
+            data = np.asarray(npz["data"], dtype=np.float64)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read a labelled record ({type(exc).__name__}: {exc})") from exc
+    if data.ndim != 2 or data.shape[1] != len(COLUMN_COMPONENTS):
+        raise ValueError(f"{path}: 'data' must be samples x {len(COLUMN_COMPONENTS)}, got shape {data.shape}")
+    codes = str(channels).split("_") if isinstance(channels, str) and channels else []
+    if not codes or any(len(code) != 3 for code in codes) or len(codes) > data.shape[1]:
+        raise ValueError(f"{path}: channels {channels!r} must be 1 to 3 three-letter codes joined by '_'")
+
+    network, station = (path.stem.split("_") + ["", ""])[:2]
+    column_codes = _column_codes(codes)
+    stream = obspy.Stream()
+    for column in _distinct_columns(data, column_codes, codes):
+        header = {
+            "network": network, "station": station, "location": "", "channel": column_codes[column],
+            "sampling_rate": SAMPLING_RATE_HZ, "starttime": RECORD_START,
+        }
+        stream.append(obspy.Trace(np.ascontiguousarray(data[:, column]), header=header))
+    return Record(path.name, stream, _label_time(itp, path, "itp"), _label_time(its, path, "its"))
+
+
+def _column_codes(codes: list[str]) -> list[str]:
+    """Channel code of each data column: as listed, or the listed code's band/instrument with E, N, Z."""
+    if len(codes) == len(COLUMN_COMPONENTS):
+        return codes
+    return [codes[0][:2] + component for component in COLUMN_COMPONENTS]
+
+
+def _distinct_columns(data: np.ndarray, column_codes: list[str], listed_codes: list[str]) -> list[int]:
+    """Columns holding real data: not all zeros and not an exact copy of a column already kept.
+
+    Listed components are considered first, so a one-channel record repeated into all columns
+    keeps the column of its own code, and a zero-filled one keeps its only live column.
+    """
+    kept: list[int] = []
+    for column in sorted(range(data.shape[1]), key=lambda i: (column_codes[i] not in listed_codes, i)):
+        if data[:, column].any() and not any(np.array_equal(data[:, column], data[:, k]) for k in kept):
+            kept.append(column)
+    return sorted(kept)
+
+
+def _label_time(sample, path: Path, column: str) -> obspy.UTCDateTime | None:
+    if pd.isna(sample):
+        return None
+    try:
+        index = float(sample)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: label {column}={sample!r} is not a sample index") from exc
+    return None if index < 0 else RECORD_START + index / SAMPLING_RATE_HZ  # PhaseNet marks "no pick" as -1
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+
+
+def evaluate_picker(records: list[Record], picker_cfg: dict, *, model=None, tolerances=(0.1, 0.5)) -> dict:
+    """Recall, precision and residuals of a picker on labelled records, per phase; JSON-safe.
+
+    ``picker_cfg`` is a picking configuration (``{"type": "stalta"}`` or a SeisBench one);
+    a SeisBench model is loaded once here unless ``model`` is given. Residuals (pick - truth, s)
+    are those of the matches within the largest tolerance.
+    """
+    tolerances = sorted(float(t) for t in tolerances)
+    if not tolerances or tolerances[0] <= 0:
+        raise ValueError(f"tolerances must be positive seconds, got {tolerances}")
+    settings = picker_settings(picker_cfg)
+    if settings["type"] == "seisbench" and model is None:
+        model = load_model(settings)
+
+    closest_residuals = {phase: [] for phase in PHASES}  # per labelled record: nearest pick - truth, s (NaN: no pick)
+    n_picks = dict.fromkeys(PHASES, 0)
+    for record in records:
+        picks = pick_stream(record.stream, settings, model=model)
+        pick_ns = picks["time"].to_numpy("datetime64[ns]").astype(np.int64)
+        for phase in PHASES:
+            of_phase = pick_ns[picks["phase"].to_numpy() == phase]
+            n_picks[phase] += len(of_phase)
+            truth = record.true_time(phase)
+            if truth is None:
+                continue
+            residuals_s = (of_phase - truth.ns) / 1e9
+            nearest = residuals_s[np.argmin(np.abs(residuals_s))] if len(residuals_s) else np.nan
+            closest_residuals[phase].append(nearest)
+
+    metrics = {
+        phase: _phase_metrics(np.asarray(closest_residuals[phase], dtype=float), n_picks[phase], tolerances)
+        for phase in PHASES
+    }
+    return json_safe({"picker": settings, "n_records": len(records), "tolerances_s": tolerances, **metrics})
+
+
+def _phase_metrics(closest_residuals: np.ndarray, n_picks: int, tolerances: list[float]) -> dict:
+    n_records = len(closest_residuals)
+    metrics = {"n_records": n_records, "n_picks": n_picks}
+    with np.errstate(invalid="ignore"):  # NaN (no pick) is never within a tolerance
+        within = {t: np.abs(closest_residuals) <= t for t in tolerances}
+    for tolerance, matched in within.items():
+        n_matched = int(matched.sum())
+        metrics[f"recall_{tolerance:g}s"] = n_matched / n_records if n_records else None
+        metrics[f"precision_{tolerance:g}s"] = n_matched / n_picks if n_picks else None
+    matched_residuals = closest_residuals[within[tolerances[-1]]]
+    median = float(np.median(matched_residuals)) if len(matched_residuals) else None
+    metrics["residual_median_s"] = median
+    metrics["residual_mad_s"] = float(np.median(np.abs(matched_residuals - median))) if median is not None else None
+    metrics["residual_rms_s"] = _rms(matched_residuals)
+    return metrics
+
+
+def format_picker_metrics(metrics: dict) -> str:
+    """A small fixed-width table: one row per phase."""
+    tolerances = metrics["tolerances_s"]
+    header = f"{'phase':6}{'records':>8}{'picks':>7}"
+    header += "".join(f"{f'recall@{t:g}s':>13}{f'prec@{t:g}s':>11}" for t in tolerances)
+    header += f"{'median s':>10}{'MAD s':>8}{'RMS s':>8}"
+    lines = [header]
+    for phase in PHASES:
+        row = metrics[phase]
+        line = f"{phase:6}{row['n_records']:>8}{row['n_picks']:>7}"
+        line += "".join(f"{_cell(row[f'recall_{t:g}s']):>13}{_cell(row[f'precision_{t:g}s']):>11}" for t in tolerances)
+        line += f"{_cell(row['residual_median_s']):>10}{_cell(row['residual_mad_s']):>8}{_cell(row['residual_rms_s']):>8}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
