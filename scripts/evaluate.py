@@ -1,4 +1,3 @@
-from quakesnake import io
 from quakesnake.evaluation import evaluate_files
 from quakesnake.runner import logged
 

@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+from workflow_runs import ROOT, SNAKEMAKE, planned_jobs, snakemake
 
 TINY = {
     "days": {"start": "2024-01-01", "end": "2024-01-02"},
@@ -23,26 +18,13 @@ TINY = {
 }
 
 
-def snakemake(workdir: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
-    command = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
-    if config is not None:
-        command += ["--configfile", str(config)]
-    result = subprocess.run([*command, *args], capture_output=True, text=True, cwd=workdir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return result
+def run(workdir: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+    """Snakemake on 2 cores with ``config`` as the configuration file."""
+    return snakemake(workdir, "--cores", "2", *(["--configfile", str(config)] if config else []), *args)
 
 
-def planned_jobs(dry_run_output: str) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job a dry run lists."""
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", dry_run_output):
-        head = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if not head:
-            continue
-        found = re.search(r"wildcards: (.*)", block)
-        wildcards = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
-        jobs.append((head.group(1), wildcards))
-    return jobs
+def rules_and_wildcards(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
+    return [(job["rule"], job["wildcards"]) for job in planned_jobs(result.stdout + result.stderr)]
 
 
 def write_config(path: Path, config: dict) -> Path:
@@ -51,8 +33,7 @@ def write_config(path: Path, config: dict) -> Path:
 
 
 def test_default_config_dry_run_shows_the_whole_dag(tmp_path):
-    result = snakemake(tmp_path, "-n", config=ROOT / "config" / "config.yaml")
-    jobs = planned_jobs(result.stdout + result.stderr)
+    jobs = rules_and_wildcards(run(tmp_path, "-n", config=ROOT / "config" / "config.yaml"))
     rules = [rule for rule, _ in jobs]
     shards = 12 * 2
     assert rules.count("download") == shards
@@ -67,7 +48,7 @@ def test_default_config_dry_run_shows_the_whole_dag(tmp_path):
 def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
     config = write_config(workdir / "tiny.yaml", TINY)
-    snakemake(workdir, config=config)
+    run(workdir, config=config)
     return workdir, config
 
 
@@ -95,8 +76,7 @@ def test_tiny_scenario_runs_end_to_end(tiny_run):
 @pytest.mark.slow
 def test_nothing_to_do_after_a_complete_run(tiny_run):
     workdir, config = tiny_run
-    result = snakemake(workdir, "-n", config=config)
-    assert [rule for rule, _ in planned_jobs(result.stdout + result.stderr)] == []
+    assert [rule for rule, _ in rules_and_wildcards(run(workdir, "-n", config=config))] == []
 
 
 @pytest.mark.slow
@@ -105,7 +85,7 @@ def test_changing_one_picker_threshold_reruns_only_that_picker(tiny_run):
     changed = yaml.safe_load(config.read_text())
     changed["pickers"]["stalta-strict"]["trigger_on"] = 5.0
     changed_config = write_config(workdir / "changed.yaml", changed)
-    jobs = planned_jobs(snakemake(workdir, "-n", config=changed_config).stdout)
+    jobs = rules_and_wildcards(run(workdir, "-n", config=changed_config))
     rules = {rule for rule, _ in jobs} - {"all"}
     assert rules == {"pick", "merge", "associate", "catalog", "evaluate", "summary"}
     pickers = {wildcards["picker"] for _, wildcards in jobs if "picker" in wildcards}
@@ -118,7 +98,7 @@ def test_replacing_one_station_day_reruns_only_its_shard_and_days(tiny_run):
     workdir, config = tiny_run
     raw = workdir / "results/waveforms/2024-01-02/SY.S002.mseed"
     raw.write_bytes(raw.read_bytes())  # a replaced input: same bytes, newer file
-    jobs = planned_jobs(snakemake(workdir, "-n", config=config).stdout)
+    jobs = rules_and_wildcards(run(workdir, "-n", config=config))
     by_rule = {}
     for rule, wildcards in jobs:
         by_rule.setdefault(rule, []).append(wildcards)
@@ -131,7 +111,7 @@ def test_replacing_one_station_day_reruns_only_its_shard_and_days(tiny_run):
     # Associating a day reads its neighbours' picks (midnight), so both days of this run re-associate.
     assert len(by_rule["associate"]) == len(TINY["pickers"]) * 2
     assert len(by_rule["catalog"]) == len(by_rule["evaluate"]) == len(TINY["pickers"])
-    snakemake(workdir, config=config)  # leave the fixture complete for the other tests
+    run(workdir, config=config)  # leave the fixture complete for the other tests
 
 
 @pytest.mark.slow
@@ -159,8 +139,8 @@ def test_interrupted_run_resumes_to_the_same_catalog(tiny_run, tmp_path):
     assert finished, "the run was killed before any pick job finished"
     assert not (tmp_path / "results/evaluation/summary.csv").exists()
 
-    snakemake(tmp_path, "--unlock", config=config)  # a hard kill leaves Snakemake's lock behind
-    snakemake(tmp_path, "--rerun-incomplete", config=config)
+    run(tmp_path, "--unlock", config=config)  # a hard kill leaves Snakemake's lock behind
+    run(tmp_path, "--rerun-incomplete", config=config)
     assert {p: p.stat().st_mtime_ns for p in finished} == finished, "a finished shard was recomputed"
     for picker in TINY["pickers"]:
         resumed = (tmp_path / f"results/catalog/{picker}/pyocto.csv").read_text()

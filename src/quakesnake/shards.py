@@ -23,7 +23,7 @@ def neighbour_days(day: str, days: list[str]) -> list[str]:
     """The day itself and the days just before and after it that belong to the run."""
     date = dt.date.fromisoformat(day)
     around = [(date + dt.timedelta(days=k)).isoformat() for k in (-1, 0, 1)]
-    return [d for d in around if d in set(days)]
+    return [d for d in around if d in days]
 
 
 def station_table(config: dict) -> pd.DataFrame:

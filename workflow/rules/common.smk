@@ -1,6 +1,5 @@
 # Helpers shared by the stage files (config validation, the shard table, input functions,
 # the final targets), so that each stage file holds only its rules.
-import datetime as _dt
 from pathlib import Path
 
 from quakesnake.config import validate_config
