@@ -10,6 +10,7 @@ with ``events.csv``, ``picks.csv`` and ``stations.csv``.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +128,33 @@ def concat_tables(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFram
     if not frames:
         return empty_table(columns)
     return pd.concat(frames, ignore_index=True)
+
+
+# Shard status: every per-shard stage that can meet "no data" or unusable data writes one small
+# JSON next to its product, so a shard that yields nothing is recorded with its reason instead of
+# failing the run (and a rerun does not ask the data centre again).
+SHARD_STATUSES = ("ok", "no_data", "skipped")
+
+
+def write_shard_status(path, stage: str, status: str, reason: str = "", **details) -> dict:
+    """Write ``{"stage", "status", "reason", ...details}`` atomically; ``status`` in SHARD_STATUSES."""
+    if status not in SHARD_STATUSES:
+        raise ValueError(f"shard status must be one of {SHARD_STATUSES}, got {status!r}")
+    record = {"stage": stage, "status": status, "reason": reason, **details}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    tmp.replace(path)
+    return record
+
+
+def read_shard_status(path) -> dict:
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise TableError(f"{path}: cannot read shard status ({exc})") from exc
+    if record.get("status") not in SHARD_STATUSES:
+        raise TableError(f"{path}: shard status {record.get('status')!r} is not one of {SHARD_STATUSES}")
+    return record
