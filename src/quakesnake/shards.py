@@ -1,6 +1,7 @@
 """The shard table: which (network, station, day) the workflow processes.
 
-Read at Snakemake parse time, so it must stay cheap and never touch the network.
+Read at Snakemake parse time, so it must stay cheap: the only network access is the one FDSN
+station query of a selection never asked before (its answer is cached under ``results/``).
 """
 from __future__ import annotations
 
@@ -26,10 +27,26 @@ def neighbour_days(day: str, days: list[str]) -> list[str]:
     return [d for d in around if d in days]
 
 
-def station_table(config: dict) -> pd.DataFrame:
-    """Stations of the run: the configured station file, else the synthetic network."""
+def station_table(config: dict, cache_dir="results/station_queries") -> pd.DataFrame:
+    """Stations of the run: the configured station file, else what the source's selection finds.
+
+    ``fdsn``: the data centres' station services, asked once per selection and kept in
+    ``cache_dir``, so that dry runs see every shard; ``sds``: the archive's StationXML;
+    ``synthetic``: the generated network.
+    """
+    source = config.get("source") or {}
+    kind = source.get("type", "synthetic")
+    if kind == "fdsn":
+        from quakesnake.sources import fdsn
+
+        fdsn.check_clients(source["clients"])
     if config.get("stations_file"):
         stations = io.read_stations(config["stations_file"])
+    elif kind in ("fdsn", "sds"):
+        from quakesnake.sources import sds
+
+        days = day_range(config["days"]["start"], config["days"]["end"])
+        stations = fdsn.cached_station_table(source, days, cache_dir) if kind == "fdsn" else sds.station_table(source, days)
     else:
         from quakesnake.sources import synthetic
 

@@ -1,11 +1,14 @@
-# The download stage: one station-day of raw waveforms (counts) plus its StationXML.
+# The download stage: one station-day of raw waveforms (counts), its StationXML and a status
+# ("ok" or "no_data") from the configured source: synthetic, fdsn or sds.
 
 
 rule station_table:
     output:
         "results/stations.csv",
     params:
-        stations=STATIONS.to_dict("records"),
+        # Without the fdsn station list's `client` column: which data centre answered first
+        # must not make the associations that read this table stale.
+        stations=STATIONS.drop(columns="client", errors="ignore").to_dict("records"),
     log:
         "logs/station_table.log",
     script:
@@ -32,13 +35,22 @@ rule scenario:
 
 rule download:
     input:
-        arrivals="results/truth/arrivals.parquet",
+        arrivals=["results/truth/arrivals.parquet"] if config["source"]["type"] == "synthetic" else [],
     output:
         waveforms="results/waveforms/{day}/{net}.{sta}.mseed",
         inventory="results/waveforms/{day}/{net}.{sta}.xml",
+        status="results/waveforms/{day}/{net}.{sta}.status.json",
     params:
-        synthetic=config["synthetic"],
-        station=lambda wildcards: station_record(wildcards.net, wildcards.sta),
+        # Synthetic data is a function of these settings: a change regenerates it. A real
+        # station-day is the same whichever client, timeout or station-table column fetched it,
+        # so those params take `output` (Snakemake then leaves them out of its rerun triggers)
+        # and a changed client list never downloads again what is on disk. The EIDA token's
+        # path stays out of params altogether (they are stored in .snakemake/metadata).
+        synthetic=config["synthetic"] if config["source"]["type"] == "synthetic" else None,
+        station=(lambda wildcards: station_record(wildcards.net, wildcards.sta))
+        if config["source"]["type"] == "synthetic"
+        else (lambda wildcards, output: station_record(wildcards.net, wildcards.sta)),
+        source=lambda wildcards, output: {k: v for k, v in config["source"].items() if k != "eida_token"},
         margin_s=config["source"]["margin_s"],
     log:
         "logs/download/{day}/{net}.{sta}.log",
