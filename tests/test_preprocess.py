@@ -1,11 +1,14 @@
 """preprocess: instrument choice, merging, gaps, detrending, resampling, file I/O."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import obspy
 import pytest
 
-from quakesnake.preprocess import PreprocessError, preprocess_file, preprocess_stream
+from quakesnake import io
+from quakesnake.preprocess import PreprocessError, preprocess_file, preprocess_settings, preprocess_stream
 
 START = obspy.UTCDateTime("2024-01-01T00:00:00")
 
@@ -157,16 +160,44 @@ def test_preprocess_file_writes_float32_atomically(tmp_path):
         assert tr.stats.sampling_rate == 100.0 and tr.stats.npts == 10_000
 
 
-def test_preprocess_file_names_a_corrupt_file(tmp_path):
+def test_preprocess_file_skips_a_corrupt_file_with_the_reason_and_names_it_in_the_log(tmp_path, caplog):
     corrupt = tmp_path / "broken.mseed"
     corrupt.write_bytes(b"this is not miniSEED" * 100)
-    with pytest.raises(PreprocessError, match="broken.mseed"):
-        preprocess_file(corrupt, tmp_path / "out.mseed")
+    out, status = tmp_path / "out.mseed", tmp_path / "out.status.json"
+    record = preprocess_file(corrupt, out, status)
+    assert out.stat().st_size == 0 and not out.with_name("out.mseed.part").exists()
+    assert io.read_shard_status(status) == json.loads(json.dumps(record, default=str))
+    assert record["stage"] == "preprocess" and record["status"] == "skipped"
+    assert record["reason"].startswith("corrupt miniSEED: InternalMSEEDParseTimeError: julday out of bounds")
+    assert any("broken.mseed: skipped: corrupt miniSEED" in message for message in caplog.messages)
+
+
+def test_preprocess_file_names_the_channels_when_none_is_usable(tmp_path):
+    source = tmp_path / "XX.LONG.mseed"
+    obspy.Stream([trace(channel="LHZ", station="LONG", rate=1.0, seconds=600)]).write(str(source), format="MSEED")
+    record = preprocess_file(source, tmp_path / "out.mseed", tmp_path / "status.json")
+    assert record["status"] == "skipped"
+    assert record["reason"] == "no channel of the priority list HH,EH,HN,HG,BH with component Z, N, E, 1 or 2; has XX.LONG..LHZ"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"sampling_rate": 0}, "sampling_rate must be positive"), ({"min_segment_s": -1}, "min_segment_s must be >= 0"),
+     ({"channel_priority": ["HHZ"]}, "two-letter codes"), ({"sampling_rte": 50}, "unknown preprocess option")],
+)
+def test_impossible_options_raise_even_before_the_data_is_read(tmp_path, options, message):
+    empty = tmp_path / "XX.STA.mseed"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=message):
+        preprocess_file(empty, tmp_path / "out.mseed", tmp_path / "status.json", **options)
     assert not (tmp_path / "out.mseed").exists()
 
 
-def test_preprocess_file_names_the_shard_when_nothing_is_usable(tmp_path):
-    source = tmp_path / "XX.LONG.mseed"
-    obspy.Stream([trace(channel="LHZ", rate=1.0, seconds=600)]).write(str(source), format="MSEED")
-    with pytest.raises(PreprocessError, match="XX.LONG.mseed.*no channel"):
-        preprocess_file(source, tmp_path / "out.mseed")
+def test_schema_defaults_match_the_library_defaults():
+    from pathlib import Path
+
+    from quakesnake.config import validate_config
+
+    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    config = validate_config({}, schema)
+    assert preprocess_settings(config["preprocess"]) == preprocess_settings({})

@@ -158,3 +158,21 @@ def read_shard_status(path) -> dict:
     if record.get("status") not in SHARD_STATUSES:
         raise TableError(f"{path}: shard status {record.get('status')!r} is not one of {SHARD_STATUSES}")
     return record
+
+
+SHARD_STATUS_COLUMNS = ["day", "network", "station", "stage", "status", "reason"]
+
+
+def shard_status_table(paths) -> pd.DataFrame:
+    """One row per status file ``…/{day}/{net}.{sta}.status.json``, sorted by day, network, station.
+
+    Rows of one shard keep the order of ``paths`` (list the stages in pipeline order).
+    """
+    rows = []
+    for path in map(Path, paths):
+        record = read_shard_status(path)
+        network, _, station = path.name.removesuffix(".status.json").partition(".")
+        rows.append([path.parent.name, network, station, record.get("stage", ""), record["status"],
+                     record.get("reason", "")])
+    table = pd.DataFrame(rows, columns=SHARD_STATUS_COLUMNS)
+    return table.sort_values(["day", "network", "station"], kind="stable").reset_index(drop=True)
