@@ -5,8 +5,9 @@ import pytest
 from obspy import UTCDateTime, read_events
 from obspy.io.quakeml.core import _validate as validate_quakeml_schema
 
-from quakesnake.export import to_obspy_catalog, write_catalog_csv, write_quakeml
+from quakesnake.export import PICK_UNCERTAINTY_S, to_obspy_catalog, write_catalog_csv, write_nlloc_obs, write_quakeml
 from quakesnake.io import read_table
+from quakesnake.magnitude import AMPLITUDE_COLUMNS
 
 
 @pytest.fixture
@@ -73,3 +74,72 @@ def test_csv_round_trips_times_exactly(catalog, tmp_path):
     pd.testing.assert_series_equal(back["time"], events["time"])
     assert back["event_id"].tolist() == events["event_id"].tolist()
     assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.fixture
+def with_magnitudes(catalog):
+    """The catalog after the magnitude stage: ML columns and two amplitudes of the first event."""
+    events, assignments, stations = catalog
+    events = events.assign(magnitude=[1.35, np.nan], magnitude_type=["ML", None], magnitude_uncertainty=[0.12, np.nan],
+                           magnitude_n_stations=[1, 0])
+    amplitudes = pd.DataFrame({
+        "event_id": "pyocto-20240328-00000", "network": ["XX", "YY"], "station": ["AAA", "BBB"], "location": ["", "00"],
+        "channel": ["HHE", "HHN"], "amplitude_mm": [0.02, 0.001],
+        "time": pd.to_datetime(["2024-03-28T01:00:06.75", "2024-03-28T01:00:09.1"], format="ISO8601"),
+        "hypocentral_distance_km": [14.0, 33.0], "station_ml": [1.35, 0.9], "correction": [0.0, 0.1],
+        "snr": [40.0, 1.5], "used": [True, False],
+    })[AMPLITUDE_COLUMNS]
+    return events, assignments, stations, amplitudes
+
+
+def test_quakeml_carries_ml_station_magnitudes_and_amplitudes(with_magnitudes, tmp_path):
+    events, assignments, stations, amplitudes = with_magnitudes
+    path = tmp_path / "catalog.xml"
+    write_quakeml(events, assignments, stations, path, amplitudes)
+    assert validate_quakeml_schema(str(path))
+    first, second = read_events(str(path))
+
+    magnitude = first.preferred_magnitude()
+    assert (magnitude.mag, magnitude.magnitude_type, magnitude.station_count) == (pytest.approx(1.35), "ML", 1)
+    assert magnitude.mag_errors.uncertainty == pytest.approx(0.12)
+    assert magnitude.origin_id == first.preferred_origin().resource_id
+    assert len(first.amplitudes) == len(first.station_magnitudes) == 2
+    assert [c.weight for c in magnitude.station_magnitude_contributions] == [1.0, 0.0]
+    picks = {p.resource_id: p for p in first.picks}
+    amplitudes_by_id = {a.resource_id: a for a in first.amplitudes}
+    for station_magnitude, contribution, row in zip(first.station_magnitudes, magnitude.station_magnitude_contributions,
+                                                    amplitudes.itertuples()):
+        assert contribution.station_magnitude_id == station_magnitude.resource_id
+        assert station_magnitude.mag == pytest.approx(row.station_ml) and station_magnitude.station_magnitude_type == "ML"
+        amplitude = amplitudes_by_id[station_magnitude.amplitude_id]
+        assert amplitude.generic_amplitude == pytest.approx(row.amplitude_mm / 1000.0) and amplitude.unit == "m"
+        assert amplitude.waveform_id.get_seed_string() == f"{row.network}.{row.station}.{row.location}.{row.channel}"
+        assert amplitude.scaling_time == UTCDateTime(row.time.to_pydatetime())
+        assert picks[amplitude.pick_id].waveform_id.station_code == row.station
+    # XX.AAA has an S pick: the amplitude hangs on it, not on the P pick.
+    assert picks[first.amplitudes[0].pick_id].phase_hint == "S"
+    assert not second.magnitudes and not second.amplitudes
+
+
+def test_nonlinloc_observation_files_parse_line_by_line(with_magnitudes, tmp_path):
+    events, assignments, stations, amplitudes = with_magnitudes
+    catalog = to_obspy_catalog(events, assignments, stations, amplitudes)
+    directory = tmp_path / "pyocto.nlloc"
+    written = write_nlloc_obs(catalog, directory)
+    # The second event has no picks: nothing to locate, no file.
+    assert written == [directory / "pyocto-20240328-00000.obs"] and sorted(directory.iterdir()) == written
+    lines = written[0].read_text().splitlines()
+    assert lines[0] == "PUBLIC_ID smi:quakesnake/event/pyocto-20240328-00000"
+    observations = []
+    for line in lines[1:]:
+        # station instrument component onset phase first-motion date hourmin seconds GAU error coda amplitude period
+        fields = line.split()
+        assert len(fields) == 14 and fields[1] == "?" and fields[9] == "GAU"
+        time = UTCDateTime.strptime(fields[6] + fields[7], "%Y%m%d%H%M") + float(fields[8])
+        observations.append((fields[0], fields[4], time, float(fields[10])))
+    expected = [(row.station, row.phase, UTCDateTime(row.time.to_pydatetime()), PICK_UNCERTAINTY_S[row.phase])
+                for row in assignments.itertuples()]
+    assert sorted(observations) == sorted(expected)
+    # A second export replaces the directory as a whole.
+    write_nlloc_obs(catalog[:0], directory)
+    assert directory.is_dir() and not list(directory.iterdir()) and not list(tmp_path.glob("*.part"))

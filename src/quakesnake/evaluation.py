@@ -166,10 +166,16 @@ def epicentral_distance_km(lat1, lon1, lat2, lon2) -> np.ndarray:
 
 
 def event_magnitude(events: pd.DataFrame) -> pd.Series:
-    """The first magnitude column present (magnitude, ML, MD), else NaN."""
+    """The first magnitude column (magnitude, ML, MD) that holds any value, else NaN.
+
+    One column for the whole table, so a catalog's ML is never compared with another
+    event's MD; an all-empty column (a catalog without magnitudes) is passed over.
+    """
     for column in MAGNITUDE_COLUMNS:
         if column in events:
-            return pd.to_numeric(events[column], errors="coerce")
+            values = pd.to_numeric(events[column], errors="coerce")
+            if values.notna().any():
+                return values
     return pd.Series(np.nan, index=events.index)
 
 
@@ -445,6 +451,8 @@ def summary_table(metrics_paths) -> pd.DataFrame:
             "depth_mae_km": events["depth_mae_km"],
             "depth_bias_km": events["depth_bias_km"],
             "magnitude_bias": events["magnitude_bias"],
+            "magnitude_mae": events["magnitude_mae"],
+            "n_magnitude_pairs": events["n_magnitude_pairs"],
         })
     return pd.DataFrame(rows)
 

@@ -19,14 +19,17 @@ rule associate:
 
 rule catalog:
     input:
-        events=day_files("results/events/{picker}/{associator}/{day}.parquet"),
+        events=day_files("results/magnitudes/{picker}/{associator}/{day}.parquet"),
         assignments=day_files("results/assignments/{picker}/{associator}/{day}.parquet"),
+        amplitudes=day_files("results/amplitudes/{picker}/{associator}/{day}.parquet"),
         stations=rules.associate.input.stations,
     output:
         events="results/catalog/{picker}/{associator}.parquet",
         assignments="results/catalog/{picker}/{associator}.assignments.parquet",
+        amplitudes="results/catalog/{picker}/{associator}.amplitudes.parquet",
         csv="results/catalog/{picker}/{associator}.csv",
         quakeml="results/catalog/{picker}/{associator}.xml",
+        nlloc=directory("results/catalog/{picker}/{associator}.nlloc"),
     log:
         "logs/catalog/{picker}/{associator}.log",
     script:

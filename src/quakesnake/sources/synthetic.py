@@ -108,6 +108,8 @@ from obspy.core.inventory import Channel, Inventory, Network, Station
 from obspy.core.inventory.response import Response
 
 from quakesnake import io
+# The magnitude stage measures ML with the same Wood–Anderson seismograph and −log A0 law.
+from quakesnake.magnitude import WOOD_ANDERSON_PAZ, minus_log_a0
 from quakesnake.velocity import DEFAULT_LAYERS, TravelTimeTable, read_layers
 
 log = logging.getLogger(__name__)
@@ -150,15 +152,6 @@ SENSOR_POLES = [
 SENSITIVITY_COUNTS_PER_M_S = 1500.0 * 4.0e5
 SENSITIVITY_FREQUENCY_HZ = 1.0
 CHANNEL_EPOCH_START = UTCDateTime(2000, 1, 1)
-
-# Wood–Anderson seismograph as Hutton & Boore (1987) calibrated it (Uhrhammer & Collins 1990):
-# 0.8 s period, damping 0.7, magnification 2080; input ground displacement (two zeros at 0).
-WOOD_ANDERSON_PAZ = {
-    "poles": [-5.49779 + 5.60886j, -5.49779 - 5.60886j],
-    "zeros": [0j, 0j],
-    "gain": 1.0,
-    "sensitivity": 2080.0,
-}
 
 # Source and path.
 STRESS_DROP_MEDIAN_MPA = 3.0
@@ -279,15 +272,6 @@ def _day_key(day) -> str:
 
 
 # ------------------------------------------------------------------------------ amplitudes
-
-def minus_log_a0(r_km, a: float = 1.11, b: float = 0.00189, c: float = 3.0):
-    """−log A0(r) of Hutton & Boore (1987): ML = log10(A / mm) + minus_log_a0(r).
-
-    ``r_km`` is the hypocentral distance, ``A`` the Wood–Anderson (gain 2080) peak amplitude.
-    """
-    r = np.asarray(r_km, dtype=float)
-    return a * np.log10(r / 100.0) + b * (r - 100.0) + c
-
 
 def _wood_anderson_transfer(freq: np.ndarray) -> np.ndarray:
     """Wood–Anderson response to ground displacement (m → m) at ``freq`` (Hz)."""
