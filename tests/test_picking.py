@@ -12,12 +12,16 @@ from quakesnake import io
 from quakesnake.picking import (
     PickerConfigError,
     aic_curve,
+    annotate_stream,
+    default_batch_size,
     load_model,
     pick_file,
+    pick_files,
     pick_stream,
     picker_settings,
     resolve_device,
     resolve_dtype,
+    resolve_screen_dtype,
 )
 
 torch = pytest.importorskip("torch")
@@ -254,6 +258,223 @@ def test_bf16_model_picks_on_cpu(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# The window pipeline (engine: quakesnake) against SeisBench's classify
+
+
+class EnvelopePicker(sbm.PhaseNet):
+    """PhaseNet's windows, normalisation and outputs with a forward whose probabilities follow
+    the smoothed energy of the input (P from Z, S from the horizontals): quiet in noise, high at
+    arrivals, so picks are meaningful and screening has something to confirm."""
+
+    def forward(self, x, logits=False):
+        tie = self.out.bias.sum() * 0 + 1  # follows the weights' dtype
+        energy = torch.nn.functional.avg_pool1d(x * x, 41, stride=1, padding=20)
+        p = torch.tanh(energy[:, :1] / 40.0) * tie
+        s = torch.tanh(energy[:, 1:].amax(dim=1, keepdim=True) / 40.0) * tie
+        return torch.cat([1 - torch.maximum(p, s), p, s], dim=1)
+
+
+SPARSE_EVENTS = [(300.0, 306.0), (700.0, 709.0), (1100.0, 1104.0)]
+ENVELOPE = {"type": "seisbench", "model": "PhaseNet", "p_threshold": 0.5, "s_threshold": 0.5, "batch_size": 16}
+
+
+def assert_same_picks(picks, reference):
+    assert len(picks) == len(reference) > 0
+    assert (picks["time"].to_numpy() == reference["time"].to_numpy()).all()
+    np.testing.assert_allclose(picks["probability"], reference["probability"], atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", ["PhaseNet", "EQTransformer"])
+def test_window_pipeline_reproduces_seisbench_annotate(model_name):
+    torch.manual_seed(4)
+    model = getattr(sbm, model_name)().eval()
+    stream = event_stream([(60.0, 66.5)], seconds=240) + event_stream(
+        [(90.0, 95.0)], seconds=200, components="Z12", station="TWO", start=START + 3.0
+    ) + event_stream([], seconds=150, components="Z", station="ONE", start=START + 0.004)
+    config = {"type": "seisbench", "model": model_name, "screen": "none"}
+    ours = annotate_stream(stream, config, model=model)
+    theirs = model.annotate(stream, batch_size=256)
+    assert len(ours) == len(theirs) == 9
+    for trace in theirs:
+        (mine,) = ours.select(id=trace.id)
+        assert mine.stats.starttime == trace.stats.starttime and mine.stats.npts == trace.stats.npts
+        np.testing.assert_allclose(mine.data, trace.data, atol=1e-5)
+
+
+def test_window_pipeline_picks_as_classify_does():
+    model = EnvelopePicker().eval()
+    stream = event_stream(SPARSE_EVENTS, seconds=1500) + event_stream(
+        [(100.0, 104.0)], seconds=300, components="Z", station="ONE"
+    )
+    classify = pick_stream(stream, {**ENVELOPE, "engine": "seisbench"}, model=model)
+    assert set(classify["station"]) == {"SYN", "ONE"}
+    assert_same_picks(pick_stream(stream, {**ENVELOPE, "screen": "none"}, model=model), classify)
+    assert_same_picks(pick_stream(stream, ENVELOPE, model=model), classify)
+
+
+def test_bf16_screen_keeps_the_fp32_picks_and_recomputes_only_near_them(caplog):
+    model = EnvelopePicker().eval()
+    stream = event_stream(SPARSE_EVENTS, seconds=1500)
+    fp32 = pick_stream(stream, {**ENVELOPE, "screen": "none"}, model=model)
+    with caplog.at_level(logging.INFO, logger="quakesnake.picking"):
+        screened = pick_stream(stream, {**ENVELOPE, "screen": "bf16"}, model=model)
+    assert_same_picks(screened, fp32)
+    recomputed = [r.getMessage() for r in caplog.records if "recomputed in full precision" in r.getMessage()]
+    assert len(recomputed) == 1
+    touched, total = (int(n) for n in recomputed[0].split(": ")[1].split(" windows")[0].split(" of "))
+    assert 0 < touched < total / 4
+    # deterministic: a second run gives the same table
+    pd.testing.assert_frame_equal(screened, pick_stream(stream, {**ENVELOPE, "screen": "bf16"}, model=model))
+
+
+def test_picks_do_not_depend_on_the_thread_count():
+    model = EnvelopePicker().eval()
+    stream = event_stream(SPARSE_EVENTS, seconds=1500)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = pick_stream(stream, {**ENVELOPE, "screen": "bf16"}, model=model)
+        torch.set_num_threads(3)  # three batch workers
+        three = pick_stream(stream, {**ENVELOPE, "screen": "bf16"}, model=model)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(one) == 6
+    pd.testing.assert_frame_equal(one, three)
+
+
+def test_screen_errors_beyond_the_margin_fall_back_to_full_precision(monkeypatch, caplog):
+    from quakesnake import picking
+
+    model = EnvelopePicker().eval()
+    stream = event_stream(SPARSE_EVENTS, seconds=1500)
+    fp32 = pick_stream(stream, {**ENVELOPE, "screen": "none"}, model=model)
+    original = picking._fast_copy
+
+    class Distorted(torch.nn.Module):  # a screening pass 20 % off: far beyond its margin
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            out = self.inner(x)
+            return torch.cat([out[:, :1], 1.2 * out[:, 1:]], dim=1)
+
+    def distorted(model, dtype):
+        copy = original(model, dtype)
+        return Distorted(copy) if dtype == torch.bfloat16 else copy
+
+    monkeypatch.setattr(picking, "_fast_copy", distorted)
+    with caplog.at_level(logging.WARNING, logger="quakesnake.picking"):
+        screened = pick_stream(stream, {**ENVELOPE, "screen": "bf16"}, model=model)
+    assert "exceeds half the margin" in caplog.text
+    assert_same_picks(screened, fp32)
+
+
+def test_screening_is_skipped_where_it_cannot_pay(caplog):
+    model = EnvelopePicker().eval()
+    busy = event_stream([(20.0 + 40 * i, 26.0 + 40 * i) for i in range(8)], seconds=360)
+    with caplog.at_level(logging.INFO, logger="quakesnake.picking"):
+        picks = pick_stream(busy, {**ENVELOPE, "screen": "bf16"}, model=model)
+        low = pick_stream(busy, {**ENVELOPE, "screen": "bf16", "p_threshold": 0.1, "s_threshold": 0.1}, model=model)
+    assert "windows touch possible picks; no screening" in caplog.text
+    assert "not above zero" in caplog.text
+    assert_same_picks(picks, pick_stream(busy, {**ENVELOPE, "screen": "none"}, model=model))
+    assert len(low) >= len(picks)
+
+
+def test_unmerged_gaps_and_other_rates_are_left_to_classify(caplog):
+    model = EnvelopePicker().eval()
+    gappy = event_stream(SPARSE_EVENTS, seconds=1500)
+    gappy = gappy.slice(START, START + 500) + gappy.slice(START + 520, START + 1500)  # two traces per channel
+    slow = event_stream([(100.0, 104.0)], seconds=300, station="SLOW")
+    for trace in slow:
+        trace.stats.sampling_rate = 50.0
+    stream = gappy + slow
+    with caplog.at_level(logging.INFO, logger="quakesnake.picking"):
+        ours = pick_stream(stream, ENVELOPE, model=model)
+    assert "several traces for one component" in caplog.text and "sampling rate differs" in caplog.text
+    assert_same_picks(ours, pick_stream(stream, {**ENVELOPE, "engine": "seisbench"}, model=model))
+
+
+def test_triggers_on_the_stretches_equal_obspys_trigger_on_the_whole_curve():
+    from obspy.signal.trigger import trigger_onset
+
+    from quakesnake.picking import _triggers
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        curve = (np.abs(np.cumsum(rng.normal(0, 0.05, int(rng.integers(5, 3000))))) % 1.0).astype(np.float32)
+        if trial % 3 == 0:
+            curve[rng.integers(0, curve.size, 5)] = np.nan
+        threshold = float(rng.uniform(0.1, 0.9))
+        expected = [tuple(int(i) for i in pair) for pair in trigger_onset(curve, threshold, threshold / 2)]
+        assert _triggers(curve, threshold) == expected
+
+
+def test_fast_copy_folds_batchnorm_and_moves_transposed_biases():
+    from quakesnake.picking import _fast_copy
+
+    torch.manual_seed(5)
+    for model in (sbm.PhaseNet().eval(), sbm.PhaseNetLight().eval()):
+        fast = _fast_copy(model, torch.float32)
+        assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in fast.modules())
+        transposed = [m for m in fast.modules() if isinstance(m, torch.nn.ConvTranspose1d)]
+        assert transposed and all(m.bias is None for m in transposed)
+        x = torch.randn(3, 3, model.in_samples)
+        with torch.no_grad():
+            torch.testing.assert_close(fast(x), model(x), atol=1e-5, rtol=0)
+        assert _fast_copy(model, torch.float32) is fast  # cached
+        assert next(_fast_copy(model, torch.bfloat16).parameters()).dtype == torch.bfloat16
+        assert _fast_copy(model, torch.float32) is fast  # one copy per dtype
+    eqt = sbm.EQTransformer().eval()  # fx cannot trace it: a plain copy
+    x = torch.randn(2, 3, 6000)
+    with torch.no_grad():
+        for a, b in zip(_fast_copy(eqt, torch.float32)(x), eqt(x)):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_screen_batch_size_and_engine_resolution_on_cpu():
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU choices; this machine has CUDA")
+    model = untrained_phasenet()
+    native = torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert resolve_screen_dtype("auto", model) == (torch.bfloat16 if native else None)
+    assert resolve_screen_dtype("none", model) is None
+    assert resolve_screen_dtype("bf16", model) == torch.bfloat16
+    assert resolve_screen_dtype("auto", untrained_phasenet().to(torch.bfloat16)) is None  # nothing to confirm with
+    with pytest.raises(PickerConfigError, match="screen"):
+        resolve_screen_dtype("int8", model)
+    assert default_batch_size(torch.device("cpu")) == 64
+    assert default_batch_size(torch.device("cuda", 0)) == 256
+    with pytest.raises(PickerConfigError, match="engine"):
+        pick_stream(event_stream([]), {"type": "seisbench", "engine": "fastest"}, model=model)
+    with pytest.raises(PickerConfigError, match="only SeisBench pickers"):
+        annotate_stream(event_stream([]), {"type": "stalta"})
+
+
+def test_pick_files_loads_the_model_once(tmp_path, monkeypatch):
+    from quakesnake import picking
+
+    model = EnvelopePicker().eval()
+    loads = []
+    monkeypatch.setattr(picking, "load_model", lambda cfg: loads.append(cfg) or model)
+    jobs = []
+    for number, arrivals in enumerate([[(60.0, 66.5)], [(100.0, 104.0)]]):
+        source = tmp_path / f"XX.S{number}.mseed"
+        event_stream(arrivals, seconds=200, station=f"S{number}").write(str(source), format="MSEED", encoding="FLOAT32")
+        jobs.append((source, tmp_path / "picks" / f"S{number}.parquet", "2024-01-01"))
+    (tmp_path / "empty.mseed").write_bytes(b"")
+    jobs.insert(0, (tmp_path / "empty.mseed", tmp_path / "picks" / "empty.parquet", "2024-01-01"))
+    results = pick_files(jobs, ENVELOPE, "envelope")
+    assert len(loads) == 1 and results[0].empty
+    for (source, target, day), picks in zip(jobs[1:], results[1:]):
+        assert len(picks) == 2
+        pd.testing.assert_frame_equal(io.read_table(target, io.PICK_COLUMNS), picks)
+        pd.testing.assert_frame_equal(picks, pick_file(source, tmp_path / "again.parquet", ENVELOPE, day, "envelope",
+                                                       model=model))
+
+
+# --------------------------------------------------------------------------------------------
 # Real weights on real records (../shared)
 
 N_RECORDS = 20
@@ -303,3 +524,13 @@ def test_pretrained_phasenetlight_through_the_cache_finds_real_p_arrivals(
 
     latest = load_model({**config, "version": None})  # "latest" = newest in the cache, no network
     assert latest.weights_version == "2"
+
+
+@pytest.mark.shared
+def test_pretrained_phasenetlight_pick_stage_gives_the_classify_picks(shared_dir, seisbench_cache, offline_seisbench):
+    stream, _ = labelled_records(shared_dir, N_RECORDS)
+    config = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2"}
+    model = load_model(config)
+    classify = pick_stream(stream, {**config, "engine": "seisbench"}, model=model)
+    for screen in ("none", "bf16"):
+        assert_same_picks(pick_stream(stream, {**config, "screen": screen}, model=model), classify)
