@@ -26,7 +26,9 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/pick.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/associate.smk"
+include: "workflow/rules/magnitude.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

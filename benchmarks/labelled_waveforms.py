@@ -1,4 +1,4 @@
-"""Score PhaseNetLight 'ethz' and the STA/LTA baseline on the labelled waveforms and print the table.
+"""Score the shipped PhaseNet, PhaseNetLight 'ethz' and STA/LTA on the labelled waveforms; print the table.
 
     python benchmarks/labelled_waveforms.py [--update-readme]
 
@@ -20,6 +20,10 @@ from quakesnake.picker_evaluation import evaluate_picker, read_labelled_records
 
 DATA = SHARED / "data" / "labelled-waveforms"
 PICKERS = {
+    "PhaseNet quakesnake-synthetic (shipped, threshold 0.3)": {
+        "type": "seisbench", "model": "PhaseNet", "weights": "quakesnake-synthetic",
+        "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu",
+    },
     "PhaseNetLight ethz (threshold 0.3)": {
         "type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
         "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu",
@@ -42,7 +46,7 @@ def main() -> None:
         os.environ["SEISBENCH_CACHE_ROOT"] = str(cache)
     else:
         print("../shared/models/seisbench-cache absent: PhaseNetLight skipped", file=sys.stderr)
-        pickers = {name: cfg for name, cfg in pickers.items() if cfg["type"] != "seisbench"}
+        pickers = {name: cfg for name, cfg in pickers.items() if cfg.get("weights") != "ethz"}
 
     records = read_labelled_records(DATA / "npz", DATA / "labels.csv")
     rows, seconds = [], {}

@@ -51,7 +51,7 @@ ACCOUNT = "qs_test_account"
 SECRET = f"eida-token-{uuid.uuid4().hex}"
 SECRET_FILE_CONTENT = f"token-file-content-{uuid.uuid4().hex}"
 
-STAGES = ["station_table", "scenario", "download", "preprocess", "pick", "merge", "associate"]
+STAGES = ["station_table", "scenario", "download", "preprocess", "pick", "merge", "associate", "magnitude"]
 PARTITION = {
     "station_table": "lrd_all_serial",
     "scenario": "lrd_all_serial",
@@ -60,6 +60,7 @@ PARTITION = {
     "pick": "boost_usr_prod",
     "merge": "dcgp_usr_prod",
     "associate": "dcgp_usr_prod",
+    "magnitude": "dcgp_usr_prod",
 }
 
 

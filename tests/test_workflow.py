@@ -87,7 +87,7 @@ def test_changing_one_picker_threshold_reruns_only_that_picker(tiny_run):
     changed_config = write_config(workdir / "changed.yaml", changed)
     jobs = rules_and_wildcards(run(workdir, "-n", config=changed_config))
     rules = {rule for rule, _ in jobs} - {"all"}
-    assert rules == {"pick", "merge", "associate", "catalog", "evaluate", "summary"}
+    assert rules == {"pick", "merge", "associate", "magnitude", "catalog", "evaluate", "summary"}
     pickers = {wildcards["picker"] for _, wildcards in jobs if "picker" in wildcards}
     assert pickers == {"stalta-strict"}
     assert sum(rule == "pick" for rule, _ in jobs) == 4 * 2

@@ -60,4 +60,5 @@ def final_targets():
                 f"results/catalog/{picker}/{associator}.xml",
             ]
     targets.append("results/evaluation/summary.csv")
+    targets.append("results/status/shards.csv")
     return targets

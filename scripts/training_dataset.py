@@ -1,0 +1,11 @@
+from quakesnake.runner import logged
+from quakesnake.training import build_dataset
+
+with logged(snakemake):
+    build_dataset(
+        snakemake.input.picks,
+        list(snakemake.input.waveforms),
+        snakemake.output.metadata.rsplit("/", 1)[0],
+        snakemake.params.training,
+        day=snakemake.wildcards.day,
+    )

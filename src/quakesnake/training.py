@@ -1,0 +1,558 @@
+"""Train and fine-tune SeisBench pickers on a reference catalog and the workflow's station-days.
+
+Two steps, each a workflow rule:
+
+1. :func:`build_dataset` cuts, per station-day, one trace around every reference event seen at
+   the station plus a few noise-only traces, and writes them as a SeisBench ``WaveformDataset``
+   (``metadata.csv`` + ``waveforms.hdf5``). Traces are long (``trace_s``, 120 s by default) so
+   that training can crop windows with the pick anywhere in them. Every reference arrival that
+   falls inside a trace is labelled, not only the event the trace was cut for: an unlabelled
+   arrival would teach the network to call real onsets noise. The train/dev/test split is drawn
+   per event (all traces of an event share it), so dev and test scores are on unseen events.
+2. :func:`train` trains a SeisBench model from scratch or fine-tunes given weights with
+   SeisBench's generator and augmentations, stops early on the dev loss, and writes the best
+   weights in SeisBench's save format, the loss curve, and dev/test pick recall and precision.
+
+Picks are matched to labels the way ``quakesnake.evaluation`` matches picks: one-to-one within
+a tolerance (0.1 s and 0.5 s are reported).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import obspy
+import pandas as pd
+
+from quakesnake import io
+
+logger = logging.getLogger(__name__)
+
+COMPONENTS = "ZNE"
+ALTERNATIVE_COMPONENTS = {"N": "1", "E": "2"}
+PRIMARY_COLUMNS = {"P": "trace_p_arrival_sample", "S": "trace_s_arrival_sample"}
+MAX_EXTRA_ARRIVALS = 4  # per phase: further arrivals (other events) inside one trace
+SPLITS = ("train", "dev", "test")
+
+DEFAULTS = {
+    "trace_s": 120.0,
+    "first_arrival_s": [20.0, 60.0],
+    "noise_traces_per_station_day": 4,
+    "noise_clearance_s": 60.0,
+    "split": {"dev": 0.1, "test": 0.1},
+    "seed": 1,
+    "model": "PhaseNet",
+    "model_args": {},
+    "init_weights": None,
+    "epochs": 20,
+    "patience": 4,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "sigma_samples": 20,
+    "max_train_batches_per_epoch": None,
+    "augmentation": {
+        "gaussian_noise": [0.0, 0.15],
+        "gaussian_noise_probability": 0.5,
+        "channel_dropout_probability": 0.2,
+        "gap_probability": 0.1,
+    },
+    "threshold": 0.3,
+    "device": "auto",  # "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N"
+}
+
+
+class TrainingError(ValueError):
+    """The dataset or training settings cannot produce a model (no traces, unknown model, ...)."""
+
+
+def training_settings(cfg: dict | None) -> dict:
+    """``cfg`` over :data:`DEFAULTS`, one level deep for the nested dicts."""
+    cfg = dict(cfg or {})
+    settings = {**DEFAULTS, **cfg}
+    for key in ("split", "augmentation"):
+        settings[key] = {**DEFAULTS[key], **cfg.get(key, {})}
+    return settings
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset
+
+
+def event_split(event_id: str, seed: int, dev: float, test: float) -> str:
+    """Deterministic split of one event: a hash, not a random draw, so adding days keeps old splits."""
+    fraction = int(hashlib.sha1(f"{seed}:{event_id}".encode()).hexdigest()[:12], 16) / 16**12
+    if fraction < test:
+        return "test"
+    if fraction < test + dev:
+        return "dev"
+    return "train"
+
+
+def _component_data(stream: obspy.Stream, start: obspy.UTCDateTime, npts: int) -> np.ndarray:
+    """(3, npts) float32 in Z, N, E order; missing components and samples outside the data are 0."""
+    out = np.zeros((len(COMPONENTS), npts), dtype=np.float32)
+    for row, component in enumerate(COMPONENTS):
+        traces = stream.select(component=component) or stream.select(component=ALTERNATIVE_COMPONENTS.get(component, "?"))
+        for trace in traces:
+            rate = trace.stats.sampling_rate
+            offset = int(round((trace.stats.starttime - start) * rate))
+            first, last = max(offset, 0), min(offset + trace.stats.npts, npts)
+            if last > first:
+                out[row, first:last] = trace.data[first - offset:last - offset]
+    return out
+
+
+def _arrival_columns(picks: pd.DataFrame, start: pd.Timestamp, npts: int, rate: float, event_id: str | None) -> dict:
+    """Sample indices of the reference arrivals inside a trace: the trace's own event first."""
+    columns = {}
+    inside = picks[(picks["time"] >= start) & (picks["time"] < start + pd.Timedelta(seconds=npts / rate))]
+    for phase, primary in PRIMARY_COLUMNS.items():
+        of_phase = inside[inside["phase"] == phase]
+        own = of_phase[of_phase["event_id"] == event_id].sort_values("time")
+        others = of_phase[of_phase["event_id"] != event_id].sort_values("time")
+        samples = ((pd.concat([own.head(1), others])["time"] - start).dt.total_seconds() * rate).round().astype(int)
+        values = list(samples.head(1 + MAX_EXTRA_ARRIVALS)) if len(own) else [np.nan] + list(samples.head(MAX_EXTRA_ARRIVALS))
+        values += [np.nan] * (1 + MAX_EXTRA_ARRIVALS - len(values))
+        columns[primary] = values[0]
+        for k, value in enumerate(values[1:], start=1):
+            columns[f"trace_{phase.lower()}{k}_arrival_sample"] = value
+    return columns
+
+
+def label_columns() -> dict[str, str]:
+    """Every arrival column of a dataset written here -> its phase (what the labeller reads)."""
+    columns = {}
+    for phase, primary in PRIMARY_COLUMNS.items():
+        columns[primary] = phase
+        for k in range(1, MAX_EXTRA_ARRIVALS + 1):
+            columns[f"trace_{phase.lower()}{k}_arrival_sample"] = phase
+    return columns
+
+
+def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict, rng: np.random.Generator,
+                       day_start: pd.Timestamp | None = None) -> list[tuple[dict, np.ndarray]]:
+    """(metadata, data) of the event traces and noise traces of one station-day.
+
+    ``picks`` are the reference picks of this station (event_id, phase, time). Only events whose
+    first arrival falls in ``[day_start, day_start + 1 day)`` are cut (the margin around a shard
+    belongs to the neighbouring day's shard, so nothing is written twice).
+    """
+    if not len(stream):
+        return []
+    rate = stream[0].stats.sampling_rate
+    npts = int(round(settings["trace_s"] * rate))
+    data_start = min(tr.stats.starttime for tr in stream)
+    data_end = max(tr.stats.endtime for tr in stream)
+    if day_start is None:
+        day_start = pd.Timestamp(io.to_datetime64(data_start)).normalize()
+    day_end = day_start + pd.Timedelta(days=1)
+    day_start_utc, day_end_utc = obspy.UTCDateTime(ns=int(day_start.value)), obspy.UTCDateTime(ns=int(day_end.value))
+    out = []
+    first_arrivals = picks.groupby("event_id")["time"].min()
+    first_arrivals = first_arrivals[(first_arrivals >= day_start) & (first_arrivals < day_end)]
+    lead_min, lead_max = settings["first_arrival_s"]
+    for event_id, first in first_arrivals.sort_values().items():
+        start = first - pd.Timedelta(seconds=float(rng.uniform(lead_min, lead_max)))
+        start_utc = obspy.UTCDateTime(ns=int(start.value))
+        if start_utc < data_start or start_utc + npts / rate > data_end:
+            continue
+        data = _component_data(stream, start_utc, npts)
+        columns = _arrival_columns(picks, start, npts, rate, event_id)
+        onset = columns[PRIMARY_COLUMNS["P"]]
+        onset = columns[PRIMARY_COLUMNS["S"]] if np.isnan(onset) else onset
+        around = data[:, max(int(onset) - int(rate), 0):int(onset) + int(rate)]
+        if not np.any(around):  # the arrival sits in a zero-filled gap: a label without signal
+            continue
+        out.append(({"source_id": str(event_id), "trace_category": "earthquake",
+                     "trace_start_time": str(start_utc), **columns}, data))
+
+    clearance = pd.Timedelta(seconds=settings["noise_clearance_s"])
+    pick_times = picks["time"].sort_values().to_numpy()
+    noise_written, attempts = 0, 0
+    span_s = (min(data_end, day_end_utc) - max(data_start, day_start_utc)) - npts / rate
+    while noise_written < settings["noise_traces_per_station_day"] and attempts < 50 and span_s > 0:
+        attempts += 1
+        start_utc = max(data_start, day_start_utc) + float(rng.uniform(0, span_s))
+        start = pd.Timestamp(io.to_datetime64(start_utc))
+        end = start + pd.Timedelta(seconds=npts / rate)
+        lo, hi = np.searchsorted(pick_times, [np.datetime64(start - clearance), np.datetime64(end)])
+        if hi > lo:
+            continue
+        data = _component_data(stream, start_utc, npts)
+        if not np.any(data):
+            continue
+        columns = _arrival_columns(picks.iloc[:0], start, npts, rate, None)
+        out.append(({"source_id": "", "trace_category": "noise", "trace_start_time": str(start_utc), **columns}, data))
+        noise_written += 1
+    return out
+
+
+def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict | None = None,
+                  day: str | None = None) -> dict:
+    """Write a SeisBench dataset of the traces around ``reference_picks`` in ``waveform_files``.
+
+    ``reference_picks`` is a picks table (or its path) in the shared layout (event_id, station,
+    phase, time). ``waveform_files`` are preprocessed station-day miniSEED files named
+    ``NET.STA.mseed``; 0-byte files (shards without data) are skipped. Returns counts.
+    """
+    import seisbench.data as sbd
+
+    settings = training_settings(settings)
+    if not isinstance(reference_picks, pd.DataFrame):
+        reference_picks = io.read_table(reference_picks, io.REFERENCE_PICK_COLUMNS)
+    picks = reference_picks.copy()
+    picks["event_id"] = picks["event_id"].astype(str)
+    picks["phase"] = picks["phase"].astype(str).str.upper().str[0]
+    picks = picks[picks["phase"].isin(list(PRIMARY_COLUMNS))]
+    by_station = dict(tuple(picks.groupby("station")))
+    day_start = pd.Timestamp(day) if day else None
+    split_cfg = settings["split"]
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {"earthquake": 0, "noise": 0, **{split: 0 for split in SPLITS}, "station_days": 0}
+    tmp_meta, tmp_wave = out_dir / "metadata.csv.part", out_dir / "waveforms.hdf5.part"
+    with sbd.WaveformDataWriter(tmp_meta, tmp_wave) as writer:
+        writer.data_format = {"dimension_order": "CW", "component_order": COMPONENTS,
+                              "measurement": "velocity", "unit": "counts (preprocessed, detrended)",
+                              "instrument_response": "not restituted"}
+        for path in map(Path, waveform_files):
+            if path.stat().st_size == 0:
+                logger.info("%s: no data (0 bytes), skipped", path)
+                continue
+            try:
+                stream = obspy.read(str(path))
+            except Exception as exc:  # ObsPy raises many kinds on corrupt files
+                raise TrainingError(f"{path}: cannot read waveforms ({exc})") from exc
+            if not len(stream):
+                continue
+            network, station = stream[0].stats.network, stream[0].stats.station
+            station_picks = by_station.get(station)
+            station_picks = station_picks if station_picks is not None else picks.iloc[:0]
+            rng = np.random.default_rng([settings["seed"], int(hashlib.sha1(path.name.encode()).hexdigest()[:8], 16)])
+            counts["station_days"] += 1
+            for metadata, data in station_day_traces(stream, station_picks, settings, rng, day_start):
+                split = (event_split(metadata["source_id"], settings["seed"], split_cfg["dev"], split_cfg["test"])
+                         if metadata["source_id"]
+                         else event_split(f"noise:{path.name}:{metadata['trace_start_time']}", settings["seed"],
+                                          split_cfg["dev"], split_cfg["test"]))
+                metadata.update({
+                    "trace_name": f"{network}.{station}.{metadata['trace_start_time']}",
+                    "station_network_code": network, "station_code": station,
+                    "trace_sampling_rate_hz": stream[0].stats.sampling_rate, "split": split,
+                })
+                writer.add_trace(metadata, data)
+                counts[metadata["trace_category"]] += 1
+                counts[split] += 1
+    tmp_meta.replace(out_dir / "metadata.csv")
+    tmp_wave.replace(out_dir / "waveforms.hdf5")
+    logger.info("dataset %s: %s", out_dir, counts)
+    return counts
+
+
+def load_datasets(dataset_dirs: list):
+    """One SeisBench dataset over several dataset directories (empty ones are skipped)."""
+    import seisbench.data as sbd
+
+    datasets = []
+    for directory in map(Path, dataset_dirs):
+        if not (directory / "metadata.csv").is_file():
+            raise TrainingError(f"{directory}: not a dataset written by build_dataset (no metadata.csv)")
+        if len(pd.read_csv(directory / "metadata.csv", usecols=["trace_name"])) == 0:
+            continue
+        datasets.append(sbd.WaveformDataset(directory, component_order=COMPONENTS, dimension_order="NCW",
+                                            cache=None))
+    if not datasets:
+        raise TrainingError(f"no traces in any of the {len(dataset_dirs)} dataset(s)")
+    return datasets[0] if len(datasets) == 1 else sbd.MultiWaveformDataset(datasets)
+
+
+# --------------------------------------------------------------------------------------------
+# Models, labels, losses
+
+
+def build_model(settings: dict):
+    """A fresh model of ``settings['model']`` or one loaded from ``settings['init_weights']``."""
+    from quakesnake import picking
+
+    model_class = picking._model_class(settings["model"])
+    if settings["init_weights"]:
+        return picking._load_weights(model_class, str(settings["init_weights"]), None)
+    return model_class(**settings["model_args"])
+
+
+def _is_detection_model(model) -> bool:
+    """EQTransformer-style models: separate detection, P and S sigmoid outputs."""
+    return "Detection" in list(model.labels)
+
+
+def _augmentations(model, settings: dict, train: bool) -> list:
+    """SeisBench's windowing, augmentation, normalisation and labelling for ``model``."""
+    import seisbench.generate as sbg
+
+    n = model.in_samples
+    columns = label_columns()
+    primary = list(PRIMARY_COLUMNS.values())
+    aug = settings["augmentation"]
+    steps = [
+        # A window twice the model's length around one arrival, then a random crop of the model's
+        # length: the arrival lands anywhere in the window, not always at the same sample.
+        sbg.WindowAroundSample(primary, samples_before=n, windowlen=2 * n, selection="random", strategy="pad"),
+        sbg.RandomWindow(windowlen=n, strategy="pad"),
+    ]
+    if train:
+        steps += [
+            sbg.OneOf([sbg.GaussianNoise(scale=tuple(aug["gaussian_noise"])), sbg.NullAugmentation()],
+                      probabilities=[aug["gaussian_noise_probability"], 1 - aug["gaussian_noise_probability"]]),
+            sbg.OneOf([sbg.ChannelDropout(), sbg.NullAugmentation()],
+                      probabilities=[aug["channel_dropout_probability"], 1 - aug["channel_dropout_probability"]]),
+            sbg.OneOf([sbg.AddGap(), sbg.NullAugmentation()],
+                      probabilities=[aug["gap_probability"], 1 - aug["gap_probability"]]),
+        ]
+    # The same normalisation the model applies before inference (per channel, demeaned): PhaseNet
+    # divides by the std, EQTransformer by the peak. Per-channel scaling makes gain irrelevant.
+    norm = getattr(model, "norm", "std")
+    steps.append(sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=norm))
+    steps.append(sbg.ChangeDtype(np.float32))
+    if _is_detection_model(model):
+        phases = [label for label in model.labels if label != "Detection"]
+        steps.append(sbg.ProbabilisticLabeller(label_columns=columns, model_labels=phases, noise_column=False,
+                                               sigma=settings["sigma_samples"], dim=0))
+        steps.append(sbg.DetectionLabeller(p_phases=[c for c, p in columns.items() if p == "P"],
+                                           s_phases=[c for c, p in columns.items() if p == "S"],
+                                           key=("X", "detections"), dim=0))
+        steps.append(sbg.ChangeDtype(np.float32, key="detections"))
+    else:
+        steps.append(sbg.ProbabilisticLabeller(label_columns=columns, model_labels=model.labels,
+                                               sigma=settings["sigma_samples"], dim=0))
+    steps.append(sbg.ChangeDtype(np.float32, key="y"))
+    return steps
+
+
+def _phase_probabilities(model, output) -> dict:
+    """{'P': (batch, samples), 'S': ...} from a model's raw forward output."""
+    labels = list(model.labels)
+    if _is_detection_model(model):
+        return {phase: output[labels.index(phase)] for phase in PRIMARY_COLUMNS}
+    return {phase: output[:, labels.index(phase)] for phase in PRIMARY_COLUMNS}
+
+
+def _target_phases(model, batch) -> dict:
+    labels = [label for label in model.labels if label != "Detection"] if _is_detection_model(model) else list(model.labels)
+    return {phase: batch["y"][:, labels.index(phase)] for phase in PRIMARY_COLUMNS}
+
+
+def _loss(model, output, batch):
+    import torch
+
+    eps = 1e-5
+    if _is_detection_model(model):
+        # EQTransformer: binary cross-entropy of each sigmoid output (detection, P, S)
+        bce = torch.nn.functional.binary_cross_entropy
+        targets = _target_phases(model, batch)
+        probabilities = _phase_probabilities(model, output)
+        detection = output[list(model.labels).index("Detection")]
+        return (0.05 * bce(detection.clamp(eps, 1 - eps), batch["detections"][:, 0])
+                + 0.4 * bce(probabilities["P"].clamp(eps, 1 - eps), targets["P"])
+                + 0.55 * bce(probabilities["S"].clamp(eps, 1 - eps), targets["S"]))
+    # PhaseNet family: cross-entropy of the softmax over (noise, P, S) against the soft labels
+    return -(batch["y"] * torch.log(output + eps)).mean(-1).sum(-1).mean()
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _loader(generator, batch_size: int, shuffle: bool, seed: int, pin_memory: bool = False):
+    import torch
+
+    return torch.utils.data.DataLoader(generator, batch_size=batch_size, shuffle=shuffle, num_workers=0,
+                                       generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory)
+
+
+def _training_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"training.device is {name!r}, but torch sees no CUDA device here")
+    return device
+
+
+def _on_device(batches, device):
+    """The loader's batches with every tensor on ``device`` (pinned, asynchronous copies on CUDA)."""
+    non_blocking = device.type == "cuda"
+    for batch in batches:
+        yield {key: value.to(device, non_blocking=non_blocking) for key, value in batch.items()}
+
+
+def _mean_loss(model, loader, seed: int) -> float:
+    import torch
+
+    np.random.seed(seed)  # windows are cropped with np.random: fix them so dev losses compare
+    model.eval()
+    total, n = 0.0, 0
+    with torch.inference_mode():
+        for batch in _on_device(loader, model.device):
+            total += float(_loss(model, model(batch["X"]), batch)) * len(batch["X"])
+            n += len(batch["X"])
+    return total / max(n, 1)
+
+
+def pick_scores(model, loader, threshold: float, tolerances_s=(0.1, 0.5), seed: int = 0) -> dict:
+    """P/S recall and precision of the peaks above ``threshold`` against the labels, per tolerance."""
+    import torch
+    from scipy.optimize import linear_sum_assignment
+    from scipy.signal import find_peaks
+
+    np.random.seed(seed)
+    model.eval()
+    rate = float(model.sampling_rate)
+    tolerances = [int(round(t * rate)) for t in tolerances_s]
+    matched = {(phase, t): 0 for phase in PRIMARY_COLUMNS for t in tolerances}
+    n_true = dict.fromkeys(PRIMARY_COLUMNS, 0)
+    n_pred = dict.fromkeys(PRIMARY_COLUMNS, 0)
+    with torch.inference_mode():
+        for batch in _on_device(loader, model.device):
+            probabilities = _phase_probabilities(model, model(batch["X"]))
+            targets = _target_phases(model, batch)
+            for phase in PRIMARY_COLUMNS:
+                for predicted, target in zip(probabilities[phase].cpu().numpy(), targets[phase].cpu().numpy()):
+                    true_peaks, _ = find_peaks(target, height=0.5, distance=int(rate))
+                    pred_peaks, _ = find_peaks(predicted, height=threshold, distance=int(rate / 2))
+                    n_true[phase] += len(true_peaks)
+                    n_pred[phase] += len(pred_peaks)
+                    if not (len(true_peaks) and len(pred_peaks)):
+                        continue
+                    distance = np.abs(true_peaks[:, None] - pred_peaks[None, :])
+                    for t in tolerances:
+                        rows, cols = linear_sum_assignment(np.where(distance <= t, distance, 10**6))
+                        matched[(phase, t)] += int(np.sum(distance[rows, cols] <= t))
+    scores = {}
+    for phase in PRIMARY_COLUMNS:
+        for t, t_s in zip(tolerances, tolerances_s):
+            key = f"{phase}_{t_s:g}s"
+            scores[key] = {
+                "recall": matched[(phase, t)] / n_true[phase] if n_true[phase] else None,
+                "precision": matched[(phase, t)] / n_pred[phase] if n_pred[phase] else None,
+                "n_labels": n_true[phase], "n_picks": n_pred[phase],
+            }
+    return scores
+
+
+def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads: int | None = None) -> dict:
+    """Train (or fine-tune) a picker; write weights, history, curve and scores into ``out_dir``.
+
+    Files: ``model.json`` + ``model.pt`` (``WaveformModel.save``; load with the picker setting
+    ``weights: <out_dir>/model``), ``history.csv``, ``training_curve.png``, ``metrics.json``.
+    """
+    import seisbench.generate as sbg
+    import torch
+
+    settings = training_settings(settings)
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    _seed_everything(settings["seed"])
+    data = load_datasets(dataset_dirs)
+    model = build_model(settings)
+    device = _training_device(settings["device"])
+    model.to(device=device, dtype=torch.float32)
+    logger.info("training on %s", device)
+
+    generators = {}
+    for split in SPLITS:
+        subset = getattr(data, split)()
+        if len(subset) == 0:
+            raise TrainingError(f"the {split} split is empty: add data or change training.split")
+        generators[split] = sbg.GenericGenerator(subset)
+        generators[split].add_augmentations(_augmentations(model, settings, train=split == "train"))
+    batch_size = settings["batch_size"]
+    loaders = {split: _loader(gen, batch_size, split == "train", settings["seed"], pin_memory=device.type == "cuda")
+               for split, gen in generators.items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
+    max_batches = settings["max_train_batches_per_epoch"]
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history = []
+    best = {"dev_loss": float("inf"), "epoch": -1, "state": None}
+    initial_dev = _mean_loss(model, loaders["dev"], settings["seed"])
+    history.append({"epoch": 0, "train_loss": np.nan, "dev_loss": initial_dev, "seconds": 0.0})
+    logger.info("epoch 0: dev loss %.5f (%d train / %d dev / %d test traces)", initial_dev,
+                len(generators["train"]), len(generators["dev"]), len(generators["test"]))
+    for epoch in range(1, settings["epochs"] + 1):
+        started = time.perf_counter()
+        np.random.seed(settings["seed"] + epoch)
+        model.train()
+        total, n = 0.0, 0
+        for i, batch in enumerate(_on_device(loaders["train"], device)):
+            if max_batches is not None and i >= max_batches:
+                break
+            loss = _loss(model, model(batch["X"]), batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch["X"])
+            n += len(batch["X"])
+        dev_loss = _mean_loss(model, loaders["dev"], settings["seed"])
+        history.append({"epoch": epoch, "train_loss": total / max(n, 1), "dev_loss": dev_loss,
+                        "seconds": time.perf_counter() - started})
+        logger.info("epoch %d: train loss %.5f, dev loss %.5f (%.0f s)", epoch, total / max(n, 1), dev_loss,
+                    history[-1]["seconds"])
+        if dev_loss < best["dev_loss"]:
+            best = {"dev_loss": dev_loss, "epoch": epoch,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        elif epoch - best["epoch"] >= settings["patience"]:
+            logger.info("early stop: no dev improvement for %d epochs", settings["patience"])
+            break
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+
+    pd.DataFrame(history).to_csv(out_dir / "history.csv", index=False)
+    plot_history(history, out_dir / "training_curve.png")
+    scores = {split: pick_scores(model, loaders[split], settings["threshold"], seed=settings["seed"])
+              for split in ("dev", "test")}
+    docstring = (f"quakesnake-trained {type(model).__name__}; datasets: {len(dataset_dirs)}; "
+                 f"best epoch {best['epoch']} (dev loss {best['dev_loss']:.5f}); settings: "
+                 f"{json.dumps(settings, default=str)}")
+    model.to("cpu").save(out_dir / "model", weights_docstring=docstring)
+    metrics = {"model": type(model).__name__, "best_epoch": best["epoch"], "best_dev_loss": best["dev_loss"],
+               "initial_dev_loss": initial_dev, "epochs_run": len(history) - 1,
+               "traces": {split: len(gen) for split, gen in generators.items()}, "scores": scores,
+               "threshold": settings["threshold"]}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float) + "\n")
+    return metrics
+
+
+def plot_history(history: list[dict], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame(history)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(frame["epoch"], frame["train_loss"], "o-", label="train")
+    ax.plot(frame["epoch"], frame["dev_loss"], "s-", label="dev")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("training curve")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,146 @@
+"""Training datasets and training runs (quakesnake.training), and the `snakemake train` target."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from workflow_runs import snakemake
+
+from quakesnake import io, picking, preprocess, training
+from quakesnake.sources import synthetic
+
+DAY = "2024-03-01"
+SCENARIO = {"seed": 11, "n_stations": 3, "events_per_day": 120, "swarm_probability_per_day": 0.0,
+            "truth_min_picks": 1, "truth_min_snr": 4.0}
+
+
+@pytest.fixture(scope="module")
+def station_days(tmp_path_factory):
+    """Three preprocessed synthetic station-days, their truth picks, and one 0-byte (no data) shard."""
+    root = tmp_path_factory.mktemp("training")
+    stations = synthetic.station_table(SCENARIO)
+    scenario = synthetic.generate_scenario(SCENARIO, stations, [DAY])
+    synthetic.write_scenario(scenario, root / "truth")
+    files = []
+    for _, station in stations.iterrows():
+        stream, _ = synthetic.synthesize_station_day(SCENARIO, station, DAY, scenario.arrivals, margin_s=60)
+        raw = root / f"raw.{station.station}.mseed"
+        stream.write(str(raw), format="MSEED")
+        files.append(root / f"{station.network}.{station.station}.mseed")
+        preprocess.preprocess_file(raw, files[-1])
+    empty = root / "SY.NODATA.mseed"
+    empty.write_bytes(b"")
+    return root, files + [empty]
+
+
+@pytest.fixture(scope="module")
+def dataset(station_days):
+    root, files = station_days
+    counts = training.build_dataset(root / "truth" / "picks.csv", files, root / "dataset",
+                                    {"noise_traces_per_station_day": 3}, day=DAY)
+    return root, counts
+
+
+def test_dataset_loads_in_seisbench_with_labels_at_the_reference_picks(dataset):
+    import seisbench.data as sbd
+
+    root, counts = dataset
+    assert counts["station_days"] == 3  # the 0-byte shard is skipped
+    assert counts["noise"] == 9 and counts["earthquake"] > 50
+    data = sbd.WaveformDataset(root / "dataset", component_order="ZNE")
+    assert len(data) == counts["earthquake"] + counts["noise"]
+    metadata = data.metadata
+    picks = io.read_table(root / "truth" / "picks.csv")
+    rate = 100.0
+    checked = 0
+    for i in np.flatnonzero(metadata["trace_category"] == "earthquake")[:40]:
+        row = metadata.iloc[i]
+        waveform = data.get_waveforms(int(i))
+        assert waveform.shape == (3, 12000)
+        start = io.to_datetime64(row["trace_start_time"])
+        own = picks[(picks["event_id"] == f"{row['source_id']:.0f}") & (picks["station"] == row["station_code"])]
+        for phase, column in training.PRIMARY_COLUMNS.items():
+            of_phase = own[own["phase"] == phase]
+            if len(of_phase):
+                expected = (of_phase["time"].iloc[0] - start).total_seconds() * rate
+                assert abs(row[column] - expected) <= 1.0
+                checked += 1
+    assert checked > 30
+    noise = metadata[metadata["trace_category"] == "noise"]
+    assert noise[list(training.label_columns())].isna().all().all()
+
+
+def test_split_is_by_event(dataset):
+    root, _ = dataset
+    metadata = pd.read_csv(root / "dataset" / "metadata.csv")
+    events = metadata[metadata["trace_category"] == "earthquake"]
+    assert (events.groupby("source_id")["split"].nunique() == 1).all()
+    assert set(events["split"]) == {"train", "dev", "test"}
+
+
+def test_one_epoch_lowers_the_loss_and_saves_loadable_weights(dataset, tmp_path):
+    root, _ = dataset
+    settings = {"epochs": 1, "batch_size": 16, "max_train_batches_per_epoch": 8, "seed": 3}
+    metrics = training.train([root / "dataset"], tmp_path / "model", settings, num_threads=2)
+    assert metrics["best_dev_loss"] < metrics["initial_dev_loss"]
+    history = pd.read_csv(tmp_path / "model" / "history.csv")
+    assert list(history["epoch"]) == [0, 1]
+    assert (tmp_path / "model" / "training_curve.png").stat().st_size > 0
+    scores = json.loads((tmp_path / "model" / "metrics.json").read_text())["scores"]
+    assert set(scores) == {"dev", "test"} and set(scores["test"]) == {"P_0.1s", "P_0.5s", "S_0.1s", "S_0.5s"}
+    model = picking.load_model({"type": "seisbench", "model": "PhaseNet", "weights": str(tmp_path / "model" / "model")})
+    assert type(model).__name__ == "PhaseNet"
+
+
+def test_training_is_deterministic(dataset, tmp_path):
+    root, _ = dataset
+    settings = {"epochs": 1, "batch_size": 16, "max_train_batches_per_epoch": 3, "seed": 5}
+    first = training.train([root / "dataset"], tmp_path / "a", settings, num_threads=1)
+    second = training.train([root / "dataset"], tmp_path / "b", settings, num_threads=1)
+    assert first["best_dev_loss"] == pytest.approx(second["best_dev_loss"], rel=1e-6)
+
+
+def test_eqtransformer_trains_through_the_same_code_path(dataset, tmp_path):
+    root, _ = dataset
+    settings = {"model": "EQTransformer", "epochs": 1, "batch_size": 8, "max_train_batches_per_epoch": 4}
+    metrics = training.train([root / "dataset"], tmp_path / "eqt", settings, num_threads=2)
+    assert metrics["model"] == "EQTransformer"
+    assert (tmp_path / "eqt" / "model.pt").stat().st_size > 0
+
+
+def test_unknown_model_and_empty_datasets_fail_clearly(tmp_path):
+    with pytest.raises(picking.PickerConfigError, match="unknown SeisBench model 'PhaseNot'"):
+        training.build_model(training.training_settings({"model": "PhaseNot"}))
+    with pytest.raises(training.TrainingError, match="no metadata.csv"):
+        training.load_datasets([tmp_path])
+
+
+def test_device_auto_trains_on_the_cpu_here_and_cuda_fails_clearly_without_one(dataset, tmp_path, monkeypatch):
+    import torch
+
+    root, _ = dataset
+    assert training._training_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    settings = {"epochs": 1, "batch_size": 8, "max_train_batches_per_epoch": 1, "device": "cuda"}
+    with pytest.raises(training.TrainingError, match="torch sees no CUDA device"):
+        training.train([root / "dataset"], tmp_path / "model", settings, num_threads=1)
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.slow
+def test_snakemake_train_target(tmp_path):
+    config = {
+        "days": {"start": DAY, "end": DAY},
+        "synthetic": {**SCENARIO, "n_stations": 3},
+        "training": {"epochs": 1, "batch_size": 8, "max_train_batches_per_epoch": 4},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "train", "--cores", "2", "--configfile", str(tmp_path / "train.yaml"))
+    model_dir = tmp_path / "results" / "training" / "model"
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1
+    picker = {"type": "seisbench", "model": "PhaseNet", "weights": str(model_dir / "model")}
+    assert picking.load_model(picker) is not None

@@ -1,0 +1,44 @@
+# The training stage: `snakemake train` builds a SeisBench dataset per day from the reference
+# catalog and the preprocessed station-days, then trains (or fine-tunes) the configured model.
+
+
+def preprocessed_files(wildcards):
+    return [f"results/preprocessed/{wildcards.day}/{net}.{sta}.mseed" for net, sta in station_codes(wildcards.day)]
+
+
+rule training_dataset:
+    input:
+        waveforms=preprocessed_files,
+        picks=f"{REFERENCE_DIR}/picks.csv",
+    output:
+        metadata="results/training/datasets/{day}/metadata.csv",
+        waveforms="results/training/datasets/{day}/waveforms.hdf5",
+    params:
+        training=config["training"],
+    log:
+        "logs/training_dataset/{day}.log",
+    script:
+        "../../scripts/training_dataset.py"
+
+
+rule train:
+    input:
+        metadata=day_files("results/training/datasets/{day}/metadata.csv"),
+        waveforms=day_files("results/training/datasets/{day}/waveforms.hdf5"),
+    output:
+        weights="results/training/model/model.pt",
+        model_config="results/training/model/model.json",
+        history="results/training/model/history.csv",
+        metrics=report("results/training/model/metrics.json", category="Training", caption="../report/training.rst"),
+        curve=report("results/training/model/training_curve.png", category="Training", caption="../report/training.rst"),
+    params:
+        training=config["training"],
+    threads: workflow.cores
+    resources:
+        gpu=0,
+    log:
+        "logs/train.log",
+    benchmark:
+        "logs/benchmarks/train.tsv"
+    script:
+        "../../scripts/train.py"
