@@ -1,8 +1,11 @@
 """Run the default synthetic scenario with every picker available here and print the scores.
 
+Pick scores are against the truth's visible arrivals; events against its catalogued events, ML
+(the magnitude stage) against their true ML, over the matched events.
+
     python benchmarks/default_scenario.py [--update-readme]
 
-Pickers: the STA/LTA baseline of config/config.yaml and, when ../shared holds the SeisBench
+Pickers: those of config/config.yaml (PhaseNet with the shipped weights, STA/LTA) and, when ../shared holds the SeisBench
 cache, PhaseNetLight 'ethz' (config/phasenetlight.yaml). Associators: those of the default config.
 """
 from __future__ import annotations
@@ -49,10 +52,11 @@ def main() -> None:
             picks["P"]["recall"], picks["P"]["precision"], picks["S"]["recall"], picks["S"]["precision"],
             events["recall"], events["precision"], events["n_ref"],
             events["origin_time_mae_s"], events["epicentral_mae_km"], events["depth_mae_km"],
+            events["magnitude_bias"], events["magnitude_mae"],
         ])
     header = ["picker", "associator", "P recall", "P precision", "S recall", "S precision",
               "event recall", "event precision", "ref events", "origin MAE (s)", "epicentral MAE (km)",
-              "depth MAE (km)"]
+              "depth MAE (km)", "ML bias", "ML MAE"]
     table = markdown_table(header, rows)
     text = (f"Default scenario (config/config.yaml: 12 stations × 2 days, seed 1), measured by "
             f"`python benchmarks/default_scenario.py` on {machine()}; whole run {wall:.0f} s "

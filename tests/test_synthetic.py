@@ -109,6 +109,29 @@ def test_swarm_is_clustered_in_time_and_space():
     assert spread_km < 3.0
 
 
+def test_local_events_lie_close_under_stations_and_leave_the_rest_unchanged():
+    from quakesnake.evaluation import epicentral_distance_km
+    from quakesnake.sources.synthetic import station_table
+
+    local = {"fraction": 0.4, "max_distance_km": 6.0, "depth_km": [0.5, 3.0]}
+    cfg = {"seed": 5, "events_per_day": 300, "swarm_probability_per_day": 0.0, "local_events": local}
+    events = generate_events(cfg, [DAY])
+    plain = generate_events({**cfg, "local_events": {"fraction": 0.0}}, [DAY])
+    moved = events["kind"] == "local"
+    assert 0.3 < moved.mean() < 0.5
+    stations = station_table(cfg)
+    nearest_km = [epicentral_distance_km(e.latitude, e.longitude, stations["latitude"].to_numpy(),
+                                         stations["longitude"].to_numpy()).min() for e in events[moved].itertuples()]
+    assert max(nearest_km) < 6.0 * 1.01  # flat-earth offsets, great-circle check
+    assert events.loc[moved, "depth_km"].between(0.5, 3.0).all()
+    # the other events, times and magnitudes are those of the scenario without local events
+    keep = ["time", "latitude", "longitude", "depth_km", "ML"]
+    pd.testing.assert_frame_equal(events.loc[~moved, keep], plain.loc[~moved, keep])
+    assert (events["time"] == plain["time"]).all() and (events["ML"] == plain["ML"]).all()
+    with pytest.raises(ValueError, match="local_events"):
+        resolve_config({"local_events": {"fraction": 1.5}})
+
+
 def test_each_day_depends_only_on_seed_and_day():
     one = generate_events({"seed": 8}, ["2024-05-02"])
     two = generate_events({"seed": 8}, ["2024-05-01", "2024-05-02"])

@@ -95,6 +95,39 @@ def test_one_epoch_lowers_the_loss_and_saves_loadable_weights(dataset, tmp_path)
     assert type(model).__name__ == "PhaseNet"
 
 
+def test_sensor_and_trend_augmentations_run_in_training_only(dataset):
+    import seisbench.generate as sbg
+
+    root, _ = dataset
+    data = training.load_datasets([root / "dataset"])
+    model = training.build_model(training.training_settings({}))
+    augmented = training.training_settings({"augmentation": {"sensor_highpass_probability": 1.0, "trend_probability": 1.0,
+                                                             "gaussian_noise_probability": 0.0,
+                                                             "channel_dropout_probability": 0.0, "gap_probability": 0.0}})
+    def names(steps):
+        return [str(inner) for step in steps for inner in getattr(step, "augmentations", [step])]
+
+    train_names = names(training._augmentations(model, augmented, train=True))
+    assert any("highpass" in name for name in train_names) and any("RandomTrend" in name for name in train_names)
+    assert not any("highpass" in name or "RandomTrend" in name
+                   for name in names(training._augmentations(model, augmented, train=False)))
+
+    generator = sbg.GenericGenerator(data.train())
+    generator.add_augmentations(training._augmentations(model, augmented, train=True))
+    for i in range(4):
+        window = generator[i]
+        assert window["X"].shape == (3, model.in_samples) and np.isfinite(window["X"]).all()
+        assert window["y"].shape == (3, model.in_samples)
+
+    trend = training.RandomTrend(scale=2.0)
+    flat = {"X": (np.zeros((3, 1000)) + np.random.default_rng(0).normal(size=(3, 1000)), {})}
+    before = flat["X"][0].copy()
+    trend(flat)
+    drift = flat["X"][0] - before
+    assert np.allclose(np.diff(drift, axis=-1), np.diff(drift, axis=-1)[:, :1])  # linear per channel
+    assert np.all(np.abs(drift[:, -1] - drift[:, 0]) <= 2.0 * before.std(axis=-1) + 1e-9)
+
+
 def test_training_is_deterministic(dataset, tmp_path):
     root, _ = dataset
     settings = {"epochs": 1, "batch_size": 16, "max_train_batches_per_epoch": 3, "seed": 5}

@@ -38,10 +38,10 @@ def test_default_config_dry_run_shows_the_whole_dag(tmp_path):
     shards = 12 * 2
     assert rules.count("download") == shards
     assert rules.count("preprocess") == shards
-    assert rules.count("pick") == shards
-    assert rules.count("merge") == 2
-    assert rules.count("associate") == 2 * 2
-    assert rules.count("evaluate") == 2
+    assert rules.count("pick") == 2 * shards  # PhaseNet (shipped weights) and STA/LTA
+    assert rules.count("merge") == 2 * 2
+    assert rules.count("associate") == rules.count("magnitude") == 2 * 2 * 2
+    assert rules.count("evaluate") == 2 * 2
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,9 @@ DEFAULTS = {
         "gaussian_noise_probability": 0.5,
         "channel_dropout_probability": 0.2,
         "gap_probability": 0.1,
+        "sensor_highpass_probability": 0.0,
+        "trend_probability": 0.0,
+        "trend_scale": 2.0,
     },
     "threshold": 0.3,
     "device": "auto",  # "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N"
@@ -299,7 +302,16 @@ def _augmentations(model, settings: dict, train: bool) -> list:
     columns = label_columns()
     primary = list(PRIMARY_COLUMNS.values())
     aug = settings["augmentation"]
-    steps = [
+    steps = []
+    if train and aug["sensor_highpass_probability"] > 0:
+        # Other sensors than broadband ones: a 1 Hz short-period seismometer or a 4.5 Hz geophone
+        # is a second-order high-pass on ground velocity (an accelerometer a first-order one).
+        # Causal, as the instrument is, and on the whole trace, so its start-up stays at the edge.
+        p = aug["sensor_highpass_probability"]
+        steps.append(sbg.OneOf([sbg.Filter(2, 1.0, "highpass"), sbg.Filter(2, 4.5, "highpass"),
+                                sbg.Filter(1, 0.5, "highpass"), sbg.NullAugmentation()],
+                               probabilities=[p / 3, p / 3, p / 3, 1 - p]))
+    steps += [
         # A window twice the model's length around one arrival, then a random crop of the model's
         # length: the arrival lands anywhere in the window, not always at the same sample.
         sbg.WindowAroundSample(primary, samples_before=n, windowlen=2 * n, selection="random", strategy="pad"),
@@ -307,6 +319,8 @@ def _augmentations(model, settings: dict, train: bool) -> list:
     ]
     if train:
         steps += [
+            sbg.OneOf([RandomTrend(aug["trend_scale"]), sbg.NullAugmentation()],
+                      probabilities=[aug["trend_probability"], 1 - aug["trend_probability"]]),
             sbg.OneOf([sbg.GaussianNoise(scale=tuple(aug["gaussian_noise"])), sbg.NullAugmentation()],
                       probabilities=[aug["gaussian_noise_probability"], 1 - aug["gaussian_noise_probability"]]),
             sbg.OneOf([sbg.ChannelDropout(), sbg.NullAugmentation()],
@@ -332,6 +346,24 @@ def _augmentations(model, settings: dict, train: bool) -> list:
                                                sigma=settings["sigma_samples"], dim=0))
     steps.append(sbg.ChangeDtype(np.float32, key="y"))
     return steps
+
+
+class RandomTrend:
+    """SeisBench augmentation: a random linear drift per channel (sensor tilt, temperature, a
+    long-period wave), its end-to-end size up to ``scale`` times the channel's standard deviation.
+    The model demeans each window but does not detrend it, so raw records carry such ramps."""
+
+    def __init__(self, scale: float, key: str = "X"):
+        self.scale, self.key = scale, key
+
+    def __call__(self, state_dict):
+        x, metadata = state_dict[self.key]
+        ramp = np.linspace(-0.5, 0.5, x.shape[-1])
+        size = np.random.uniform(-self.scale, self.scale, x.shape[:-1]) * (x.std(axis=-1) + 1e-12)
+        state_dict[self.key] = (x + size[..., None] * ramp, metadata)
+
+    def __str__(self):
+        return f"RandomTrend (scale={self.scale})"
 
 
 def _phase_probabilities(model, output) -> dict:

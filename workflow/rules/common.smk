@@ -28,6 +28,10 @@ def station_record(net, sta):
     return STATION_RECORDS[(net, sta)]
 
 
+def preprocessed_files(wildcards):
+    return [f"results/preprocessed/{wildcards.day}/{net}.{sta}.mseed" for net, sta in station_codes(wildcards.day)]
+
+
 def station_pick_files(wildcards):
     return [
         f"results/picks/{wildcards.picker}/{wildcards.day}/{net}.{sta}.parquet"

@@ -2,10 +2,6 @@
 # catalog and the preprocessed station-days, then trains (or fine-tunes) the configured model.
 
 
-def preprocessed_files(wildcards):
-    return [f"results/preprocessed/{wildcards.day}/{net}.{sta}.mseed" for net, sta in station_codes(wildcards.day)]
-
-
 rule training_dataset:
     input:
         waveforms=preprocessed_files,

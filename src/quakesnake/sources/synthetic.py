@@ -123,6 +123,9 @@ DEFAULTS = {
     "events_per_day": 40,
     "magnitude": {"min": 0.5, "max": 4.0, "b_value": 1.0},
     "swarm_probability_per_day": 0.3,
+    # Microearthquakes right under stations (geothermal fields, aftershock zones): this fraction
+    # of the background events lies within max_distance_km of a random station, at depth_km.
+    "local_events": {"fraction": 0.0, "max_distance_km": 8.0, "depth_km": [0.5, 6.0]},
     "noise": {
         "level_db_range": [0.0, 20.0],
         "cultural_day_night_ratio": 3.0,
@@ -254,6 +257,10 @@ def resolve_config(cfg: dict | None) -> dict:
     for key in ["gap_probability", "swarm_probability_per_day"]:
         if not 0 <= merged[key] <= 1:
             raise ValueError(f"synthetic config: {key} must be a probability, got {merged[key]}")
+    local = merged["local_events"]
+    if not (0 <= local["fraction"] <= 1 and local["max_distance_km"] > 0 and 0 <= local["depth_km"][0] <= local["depth_km"][1]):
+        raise ValueError("synthetic config: local_events needs 0 <= fraction <= 1, max_distance_km > 0 and "
+                         f"depth_km [min, max] with 0 <= min <= max, got {local}")
     return merged
 
 
@@ -534,16 +541,19 @@ def _source_parameters(rng: np.random.Generator, n: int) -> dict:
     }
 
 
-def generate_events(cfg: dict, days: list[str]) -> pd.DataFrame:
-    """Generated events of ``days``: background (Poisson, uniform in region and depth range)
+def generate_events(cfg: dict, days: list[str], stations: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Generated events of ``days``: background (Poisson, uniform in region and depth range, a
+    ``local_events`` fraction of them moved close under ``stations``, by default the config's)
     plus a possible swarm per day, ML from a truncated Gutenberg–Richter law, a random
     double-couple mechanism and stress drop each. Each day depends only on (seed, day)."""
     cfg = resolve_config(cfg)
-    frames = [_generated_events(cfg, day) for day in sorted({_day_start(day) for day in days})]
+    if stations is None and cfg["local_events"]["fraction"] > 0:
+        stations = station_table(cfg)
+    frames = [_generated_events(cfg, day, stations) for day in sorted({_day_start(day) for day in days})]
     return pd.concat(frames, ignore_index=True)
 
 
-def _generated_events(cfg: dict, day) -> pd.DataFrame:
+def _generated_events(cfg: dict, day, stations: pd.DataFrame | None = None) -> pd.DataFrame:
     """Background events and a possible swarm of one day."""
     rng = _rng(cfg["seed"], "events", _day_key(day))
     region, depth, magnitude = cfg["region"], cfg["depth_km"], cfg["magnitude"]
@@ -557,6 +567,7 @@ def _generated_events(cfg: dict, day) -> pd.DataFrame:
             "kind": "background",
         }
     )
+    _move_local_events(frame, cfg["local_events"], stations, _rng(cfg["seed"], "local-events", _day_key(day)))
     if rng.random() < cfg["swarm_probability_per_day"]:
         k = int(rng.integers(5, 21))
         start = rng.uniform(0.0, DAY_S - 3600.0)
@@ -586,6 +597,25 @@ def _generated_events(cfg: dict, day) -> pd.DataFrame:
     frame["longitude"] = frame["longitude"].round(5)
     frame["depth_km"] = frame["depth_km"].round(2)
     return frame.drop(columns="offset_s")
+
+
+def _move_local_events(frame: pd.DataFrame, local: dict, stations: pd.DataFrame | None, rng) -> None:
+    """Move a ``local["fraction"]`` of the background events in ``frame`` under random stations
+    (epicentre uniform over a disc of ``max_distance_km``, depth uniform in ``depth_km``), in place.
+    Its own random stream, so a scenario without local events stays what it was."""
+    if local["fraction"] <= 0 or stations is None or len(stations) == 0 or len(frame) == 0:
+        return
+    moved = np.flatnonzero(rng.random(len(frame)) < local["fraction"])
+    station = stations.iloc[rng.integers(0, len(stations), moved.size)]
+    distance = local["max_distance_km"] * np.sqrt(rng.random(moved.size))
+    azimuth = rng.uniform(0.0, 2 * np.pi, moved.size)
+    lat = station["latitude"].to_numpy(float)
+    columns = frame.columns.get_indexer(["latitude", "longitude", "depth_km", "kind"])
+    frame.iloc[moved, columns[0]] = lat + distance * np.cos(azimuth) / 111.195
+    frame.iloc[moved, columns[1]] = station["longitude"].to_numpy(float) + distance * np.sin(azimuth) / (
+        111.195 * np.cos(np.radians(lat)))
+    frame.iloc[moved, columns[2]] = rng.uniform(*local["depth_km"], moved.size)
+    frame.iloc[moved, columns[3]] = "local"
 
 
 def _catalog_events(cfg: dict, day_starts: list[pd.Timestamp]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -947,7 +977,7 @@ def generate_scenario(cfg: dict, stations: pd.DataFrame, days: list[str], layers
         events, catalog_picks = _catalog_events(cfg, day_starts)
         region_label = f"twin of {Path(cfg['catalog_dir']).name}"
     else:
-        events = generate_events(cfg, days)
+        events = generate_events(cfg, days, stations)
         catalog_picks, region_label = None, "synthetic"
     events = events.reset_index(drop=True)
     arrival_columns = ["event_id", "network", "station", "location", "phase", "time"]
