@@ -534,3 +534,31 @@ def test_pretrained_phasenetlight_pick_stage_gives_the_classify_picks(shared_dir
     classify = pick_stream(stream, {**config, "engine": "seisbench"}, model=model)
     for screen in ("none", "bf16"):
         assert_same_picks(pick_stream(stream, {**config, "screen": screen}, model=model), classify)
+
+
+def test_picks_inside_dead_stretches_are_dropped():
+    """A flat-lined or zero-filled stretch (every component constant for >= DEAD_RUN_S) is no data:
+    a network's output there (its windows normalised by a zero spread, or a step into the flat
+    part) is dropped; picks on live data, or where one component still records, stay."""
+    from quakesnake.picking import DEAD_RUN_S, _outside_dead_stretches
+
+    rate, start = 100.0, obspy.UTCDateTime("2024-01-01T00:00:00")
+    live = np.random.default_rng(0).normal(0, 10, 6000)
+    flat = np.concatenate([live, np.full(3000, 35.0), live[:1000]])  # flat from 60 s to 90 s
+    z = obspy.Trace(flat, header={"network": "XX", "station": "A", "channel": "EHZ", "sampling_rate": rate,
+                                  "starttime": start})
+    n = obspy.Trace(np.concatenate([live, live[:4000]]), header={**z.stats, "channel": "EHN"})
+
+    def row(station, seconds):
+        return ("XX", station, "", "S", (start + seconds).ns, 0.9)
+
+    rows = [row("A", 30.0), row("A", 75.0), row("A", 95.0)]
+    assert _outside_dead_stretches(rows, obspy.Stream([z])) == [rows[0], rows[2]]
+    # the N component records through the stretch: nothing is dead
+    assert _outside_dead_stretches(rows, obspy.Stream([z, n])) == rows
+    # a flat run shorter than DEAD_RUN_S is data (a quiet sample run)
+    short = z.copy()
+    short.data = np.concatenate([live, np.full(int(DEAD_RUN_S * rate) - 2, 35.0), live])
+    assert _outside_dead_stretches([row("A", 60.2)], obspy.Stream([short])) == [row("A", 60.2)]
+    # other stations are untouched
+    assert _outside_dead_stretches([row("B", 75.0)], obspy.Stream([z])) == [row("B", 75.0)]

@@ -303,13 +303,66 @@ def _pick_seisbench(stream: obspy.Stream, model, settings: dict) -> list[tuple]:
     """
     batch_size = _batch_size(model, settings)
     if _use_classify(model, settings):
-        return _classify_rows(stream, model, settings, batch_size)
+        return _outside_dead_stretches(_classify_rows(stream, model, settings, batch_size), stream)
     rows, leftovers = [], obspy.Stream()
     for trace_id, start, stacked in _window_results(stream, model, settings, leftovers):
         rows += _triggered_picks(trace_id, start, stacked, model, settings)
     if leftovers:
         rows += _classify_rows(leftovers, model, settings, batch_size)
-    return rows
+    return _outside_dead_stretches(rows, stream)
+
+
+def _dead_stretches(traces: list[obspy.Trace]) -> np.ndarray:
+    """(start ns, end ns) rows of the stretches where every trace of one instrument holds one
+    constant value for at least :data:`DEAD_RUN_S`: zero-filled gaps, flat-lined or clipped-dead
+    channels. A network normalises each window by its spread, so a window of such data (or one
+    with a step into it) is an artefact it was never shown, and its output there means nothing."""
+    common = None
+    for trace in traces:
+        data = np.asarray(trace.data)
+        rate = trace.stats.sampling_rate
+        starts, ends = true_runs(np.diff(data) == 0)  # run of diffs [start, end) = samples [start, end]
+        long = ends - starts + 1 >= DEAD_RUN_S * rate
+        t0 = trace.stats.starttime.ns
+        spans = np.column_stack([t0 + np.round(starts[long] / rate * 1e9), t0 + np.round(ends[long] / rate * 1e9)])
+        common = spans if common is None else _intersect_spans(common, spans)
+    return np.empty((0, 2)) if common is None else common
+
+
+def _intersect_spans(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection of two sorted lists of disjoint [start, end] spans."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i, 0], b[j, 0]), min(a[i, 1], b[j, 1])
+        if start <= end:
+            out.append((start, end))
+        if a[i, 1] < b[j, 1]:
+            i += 1
+        else:
+            j += 1
+    return np.array(out, dtype=float).reshape(-1, 2)
+
+
+def _outside_dead_stretches(rows: list[tuple], stream: obspy.Stream) -> list[tuple]:
+    """The pick rows not inside a dead stretch (see :func:`_dead_stretches`) of their instrument."""
+    if not rows:
+        return rows
+    by_instrument: dict[tuple, list] = defaultdict(list)
+    for trace in stream:
+        if trace.stats.npts > 1:
+            by_instrument[(trace.stats.network, trace.stats.station, trace.stats.location)].append(trace)
+    dead = {key: _dead_stretches(traces) for key, traces in by_instrument.items()}
+    kept = []
+    for row in rows:
+        spans = dead.get(tuple(row[:3]))
+        if spans is not None and len(spans):
+            index = np.searchsorted(spans[:, 0], row[4], side="right") - 1
+            if index >= 0 and row[4] <= spans[index, 1]:
+                continue
+        kept.append(row)
+    if len(kept) < len(rows):
+        logger.info("dropped %d pick(s) inside dead (constant) stretches of data", len(rows) - len(kept))
+    return kept
 
 
 def _batch_size(model, settings: dict) -> int:
