@@ -31,8 +31,8 @@ def test_twin_paths_name_the_shared_ogs_files(twin, ogs_dir):
     # relative to the checkout, the config's documented working directory
     paths = [twin["stations_file"], twin["velocity_model"], twin["reference"], twin["synthetic"]["catalog_dir"]]
     assert [(ROOT / p).resolve() for p in paths] == [
-        ogs_dir / "stations.csv", ogs_dir / "velocity_1d.csv", ogs_dir, ogs_dir,
-    ]
+        path.resolve() for path in (ogs_dir / "stations.csv", ogs_dir / "velocity_1d.csv", ogs_dir, ogs_dir)
+    ]  # resolved on both sides: ../shared may be a symlink
 
 
 def test_twin_dry_run_plans_every_station_day_picker_and_associator(tmp_path, twin, ogs_dir):
