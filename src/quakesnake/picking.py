@@ -299,16 +299,18 @@ def _pick_seisbench(stream: obspy.Stream, model, settings: dict) -> list[tuple]:
     ``classify`` on everything. Both fill missing components (one- or two-component stations)
     with zeros (SeisBench's ``strict=False``), as its data generators pad them in training
     (``missing_components="pad"``), and map Z12 instruments onto ZNE
-    (``flexible_horizontal_components``).
+    (``flexible_horizontal_components``). Either way, picks inside dead stretches of data are
+    dropped (:func:`_outside_dead_stretches`).
     """
     batch_size = _batch_size(model, settings)
     if _use_classify(model, settings):
-        return _outside_dead_stretches(_classify_rows(stream, model, settings, batch_size), stream)
-    rows, leftovers = [], obspy.Stream()
-    for trace_id, start, stacked in _window_results(stream, model, settings, leftovers):
-        rows += _triggered_picks(trace_id, start, stacked, model, settings)
-    if leftovers:
-        rows += _classify_rows(leftovers, model, settings, batch_size)
+        rows = _classify_rows(stream, model, settings, batch_size)
+    else:
+        rows, leftovers = [], obspy.Stream()
+        for trace_id, start, stacked in _window_results(stream, model, settings, batch_size, leftovers):
+            rows += _triggered_picks(trace_id, start, stacked, model, settings)
+        if leftovers:
+            rows += _classify_rows(leftovers, model, settings, batch_size)
     return _outside_dead_stretches(rows, stream)
 
 
@@ -381,10 +383,9 @@ def _use_classify(model, settings: dict) -> bool:
     return unsupported is not None
 
 
-def _window_results(stream: obspy.Stream, model, settings: dict, leftovers: obspy.Stream):
+def _window_results(stream: obspy.Stream, model, settings: dict, batch_size: int, leftovers: obspy.Stream):
     """Yield (instrument id, start, stacked predictions) per instrument of the stream; the traces
     of instruments the pipeline cannot take as SeisBench would are appended to ``leftovers``."""
-    batch_size = _batch_size(model, settings)
     for trace_id, traces in _instruments(stream, model):
         prepared = _instrument_array(traces, model)
         if isinstance(prepared, str):
@@ -1139,7 +1140,7 @@ def annotate_stream(stream: obspy.Stream, picker_cfg: dict, *, model=None) -> ob
         return model.annotate(stream, **arguments)
     annotations, leftovers = obspy.Stream(), obspy.Stream()
     rate = float(model.sampling_rate)
-    for trace_id, start, stacked in _window_results(stream, model, settings, leftovers):
+    for trace_id, start, stacked in _window_results(stream, model, settings, arguments["batch_size"], leftovers):
         network, station, location = trace_id.split(".")
         for channel, label in enumerate(model.labels):
             trimmed_start, values = _trimmed(stacked[:, channel], start, rate)

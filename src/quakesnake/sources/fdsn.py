@@ -246,27 +246,28 @@ def read_stationxml_answer(data: bytes) -> Inventory:
         raise TruncatedAnswer(f"unreadable StationXML answer of {len(data)} bytes ({exc})") from exc
 
 
-def get_inventory(client: Client, **query) -> Inventory | None:
-    """Station-service answer as an Inventory; None for no data (204, empty answer, no stations)."""
+def _answer_bytes(request, **query) -> bytes:
+    """The raw bytes a client request (``get_stations``, ``get_waveforms``) answers; b"" for no data (204)."""
     buffer = _io.BytesIO()
     try:
-        client.get_stations(filename=buffer, **query)
+        request(filename=buffer, **query)
     except FDSNNoDataException:
+        return b""
+    return buffer.getvalue()
+
+
+def get_inventory(client: Client, **query) -> Inventory | None:
+    """Station-service answer as an Inventory; None for no data (204, empty answer, no stations)."""
+    data = _answer_bytes(client.get_stations, **query)
+    if not data.strip():
         return None
-    if not buffer.getvalue().strip():
-        return None
-    inventory = read_stationxml_answer(buffer.getvalue())
+    inventory = read_stationxml_answer(data)
     return inventory if inventory.get_contents()["stations"] else None
 
 
 def get_stream(client: Client, **query) -> Stream | None:
     """Dataselect answer as a Stream; None for no data (204, empty answer)."""
-    buffer = _io.BytesIO()
-    try:
-        client.get_waveforms(filename=buffer, **query)
-    except FDSNNoDataException:
-        return None
-    data = buffer.getvalue()
+    data = _answer_bytes(client.get_waveforms, **query)
     return read_mseed_answer(data) if data else None
 
 

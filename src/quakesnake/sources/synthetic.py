@@ -605,17 +605,16 @@ def _move_local_events(frame: pd.DataFrame, local: dict, stations: pd.DataFrame 
     Its own random stream, so a scenario without local events stays what it was."""
     if local["fraction"] <= 0 or stations is None or len(stations) == 0 or len(frame) == 0:
         return
-    moved = np.flatnonzero(rng.random(len(frame)) < local["fraction"])
+    moved = frame.index[rng.random(len(frame)) < local["fraction"]]
     station = stations.iloc[rng.integers(0, len(stations), moved.size)]
     distance = local["max_distance_km"] * np.sqrt(rng.random(moved.size))
     azimuth = rng.uniform(0.0, 2 * np.pi, moved.size)
     lat = station["latitude"].to_numpy(float)
-    columns = frame.columns.get_indexer(["latitude", "longitude", "depth_km", "kind"])
-    frame.iloc[moved, columns[0]] = lat + distance * np.cos(azimuth) / 111.195
-    frame.iloc[moved, columns[1]] = station["longitude"].to_numpy(float) + distance * np.sin(azimuth) / (
+    frame.loc[moved, "latitude"] = lat + distance * np.cos(azimuth) / 111.195
+    frame.loc[moved, "longitude"] = station["longitude"].to_numpy(float) + distance * np.sin(azimuth) / (
         111.195 * np.cos(np.radians(lat)))
-    frame.iloc[moved, columns[2]] = rng.uniform(*local["depth_km"], moved.size)
-    frame.iloc[moved, columns[3]] = "local"
+    frame.loc[moved, "depth_km"] = rng.uniform(*local["depth_km"], moved.size)
+    frame.loc[moved, "kind"] = "local"
 
 
 def _catalog_events(cfg: dict, day_starts: list[pd.Timestamp]) -> tuple[pd.DataFrame, pd.DataFrame]:
