@@ -22,9 +22,7 @@ wildcard_constraints:
     associator=r"[a-z0-9][a-z0-9_-]*",
 
 include: "workflow/rules/download.smk"
-include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/pick.smk"
-include: "workflow/rules/merge.smk"
 include: "workflow/rules/associate.smk"
 include: "workflow/rules/magnitude.smk"
 include: "workflow/rules/evaluate.smk"

@@ -1,21 +1,29 @@
-"""How long Snakemake takes to build and dry-run the DAG of an OGS-sized run, and its peak memory.
+"""What the workflow costs outside the science: DAG build and dry run at a network's scale, and the
+wall time and disk of a real local run of the default scenario.
 
-    python benchmarks/dag_scale.py [--days 92] [--stations 150] [--update-readme]
+    python benchmarks/dag_scale.py [--only ogs|ogs-listing|leonardo|year|toy|run ...] [--update-readme]
 
-The run: `--days` days from 2024-03-20 × `--stations` stations (a station table CSV written to a
-temp dir, passed as `stations_file`), 3 pickers (STA/LTA, a stricter STA/LTA, PhaseNet) × 2
-associators (PyOcto, GaMMA): the 2024-03-20..06-19 OGS campaign at 92 days × 150 stations. Nothing
-runs; each variant is one `snakemake -n` in a fresh working directory, measured as a child process
-(wall time, CPU time, peak resident memory from getrusage). Variants:
+Dry runs (nothing runs; each is one `snakemake -n` in a fresh working directory, measured as a
+child process: wall time, CPU time, peak resident memory from getrusage), on a station table of
+`--stations` (150) stations written to a temp dir and an FDSN source (the OGS study's; the
+station table spares the station query, so nothing touches the network):
 
-- `-n --quiet rules`: build the DAG and dry-run it, print the job counts only;
-- `-n` (full listing): as above, printing every job (to /dev/null), what `snakemake -n` shows a user;
-- `--profile profiles/leonardo -n --quiet rules`: the same DAG with the Slurm profile's groups;
-- toy DAG: as many jobs in chains of three one-line shell rules, `-n --quiet rules`: what Snakemake
-  itself costs for a DAG of that size, whatever the rules do (the floor under the other rows).
+- `ogs`: 92 days from 2024-03-20 (the 2024-03-20..06-19 OGS campaign), 3 pickers (STA/LTA, a
+  stricter STA/LTA, PhaseNet) x 2 associators (PyOcto, GaMMA), `-n --quiet rules`;
+- `ogs-listing`: the same, printing every job (to a file), what `snakemake -n` shows a user;
+- `leonardo`: the same DAG with `--profile profiles/leonardo` (its groups);
+- `year`: 365 days, STA/LTA + PhaseNet x 2 associators, `-n --quiet rules`;
+- `toy`: as many jobs as the `ogs` DAG in chains of one-line shell rules: what Snakemake itself
+  costs for a DAG of that size, whatever the rules do.
 
-Goal (issue 5): under 15 s and 1 GB on 2 cores. `--snakefile` measures another checkout (e.g. a copy
-with a prototype change) against the same configuration.
+`run`: the README quick start as typed (`snakemake --cores 2`, then `snakemake --report
+results/report.html`) on the default configuration in a temp dir; then the bytes the run keeps per
+station-day (raw waveforms against everything else), and the workflow's wall time per station-day
+against the pick stage's (the pick jobs' wall time, from their Snakemake benchmark files).
+
+Goals (issue 12): OGS dry run <= 15 s and 1 GB, with the Leonardo profile <= 20 s; the year
+<= 60 s and 2 GB; quick start (run + report) <= 300 s; kept bytes besides the raw waveforms <= 10 %
+of the raw; workflow wall per station-day <= 1.25 x the pick stage's.
 """
 from __future__ import annotations
 
@@ -34,7 +42,6 @@ import yaml
 
 from common import ROOT, machine, markdown_table, update_readme
 
-GOAL_S, GOAL_MB = 15.0, 1024.0
 
 # measure one child process: wall time, CPU time and peak RSS (ru_maxrss is in KiB on Linux)
 MEASURE = r"""
@@ -49,7 +56,7 @@ print(json.dumps({"returncode": code, "wall_s": wall, "cpu_s": usage.ru_utime + 
 """
 
 
-def write_inputs(directory: Path, days: int, stations: int) -> Path:
+def write_inputs(directory: Path, days: int, stations: int, pickers: dict, name: str) -> Path:
     rng = np.random.default_rng(2024)
     networks = ["OX"] * (stations * 2 // 3) + ["IV"] * (stations - stations * 2 // 3)
     table = pd.DataFrame({
@@ -64,16 +71,22 @@ def write_inputs(directory: Path, days: int, stations: int) -> Path:
     config = {
         "days": {"start": "2024-03-20", "end": end},
         "stations_file": str(directory / "stations.csv"),
-        "pickers": {
-            "stalta": {"type": "stalta"},
-            "stalta-strict": {"type": "stalta", "trigger_on": 6.0},
-            "phasenet": {"type": "seisbench", "model": "PhaseNet", "weights": "instance"},
-        },
+        "source": {"type": "fdsn", "clients": ["INGV", "GFZ"]},
+        "reference": str(directory / "reference"),
+        "pickers": pickers,
         "associators": {"pyocto": {"type": "pyocto"}, "gamma": {"type": "gamma"}},
     }
-    path = directory / "ogs-sized.yaml"
+    path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+OGS_PICKERS = {
+    "stalta": {"type": "stalta"},
+    "stalta-strict": {"type": "stalta", "trigger_on": 6.0},
+    "phasenet": {"type": "seisbench", "model": "PhaseNet", "weights": "instance"},
+}
+YEAR_PICKERS = {"stalta": {"type": "stalta"}, "phasenet": {"type": "seisbench", "model": "PhaseNet", "weights": "instance"}}
 
 
 TOY = """
@@ -100,10 +113,7 @@ def measure(name: str, snakefile: Path, config: Path | None, directory: Path, ex
     log = workdir / "snakemake.log"
     command = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
                *(["--configfile", str(config)] if config else []), "--cores", "2", "-n", *extra]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE_")}
-    result = subprocess.run([sys.executable, "-c", MEASURE, str(log), *command],
-                            capture_output=True, text=True, env=env, cwd=workdir, check=True)
-    row = json.loads(result.stdout)
+    row = run_measured(command, log, workdir)
     text = log.read_text(errors="replace")
     if row["returncode"] != 0:
         raise SystemExit(f"{name}: snakemake failed\n{text[-3000:]}")
@@ -115,52 +125,137 @@ def measure(name: str, snakefile: Path, config: Path | None, directory: Path, ex
     return row
 
 
+def run_measured(command: list[str], log: Path, cwd: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE_")}
+    result = subprocess.run([sys.executable, "-c", MEASURE, str(log), *command],
+                            capture_output=True, text=True, env=env, cwd=cwd, check=True)
+    return json.loads(result.stdout)
+
+
+def du(path: Path) -> int:
+    """Bytes of the files under ``path`` (hard links counted once)."""
+    seen, total = set(), 0
+    for file in [path] if path.is_file() else path.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            stat = file.stat()
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                total += stat.st_size
+    return total
+
+
+def default_run(snakefile: Path, directory: Path) -> str:
+    """The README quick start on the default configuration; the tables of what it costs."""
+    workdir = directory / "default-run"
+    workdir.mkdir()
+    config = snakefile.parent / "config" / "config.yaml"
+    base = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir), "--configfile", str(config)]
+    run = run_measured([*base, "--cores", "2"], workdir / "run.log", workdir)
+    report = run_measured([*base, "--report", "results/report.html"], workdir / "report.log", workdir)
+    for name, row in (("run", run), ("report", report)):
+        if row["returncode"] != 0:
+            raise SystemExit(f"default run: {name} failed\n{(workdir / (name + '.log')).read_text()[-3000:]}")
+    print(f"default run: {run['wall_s']:.0f} s, report {report['wall_s']:.1f} s", file=sys.stderr)
+
+    settings = yaml.safe_load(config.read_text())
+    station_days = settings["synthetic"]["n_stations"] * len(pd.date_range(settings["days"]["start"], settings["days"]["end"]))
+    benchmarks = {}
+    for tsv in (workdir / "logs" / "benchmarks").rglob("*.tsv"):
+        stage = tsv.relative_to(workdir / "logs" / "benchmarks").parts[0]
+        table = pd.read_csv(tsv, sep="\t")
+        benchmarks.setdefault(stage, []).append((float(table["s"].iloc[0]), float(table["cpu_time"].iloc[0])))
+    pick_wall = sum(w for w, _ in benchmarks["pick"])
+    pick_cpu = sum(c for _, c in benchmarks["pick"])
+
+    results = workdir / "results"
+    raw = sum(du(p) for p in (results / "waveforms").glob("*/*.mseed"))
+    kept = {
+        "raw waveforms (miniSEED, counts)": raw,
+        "StationXML and status tables beside them": du(results / "waveforms") - raw,
+        "picks (per station-day, per day, status tables)": du(results / "picks"),
+        "content-keyed cache (results/cache)": du(results / "cache"),
+        "everything else in results/ (truth, events, catalogs, evaluation, report)":
+            du(results) - du(results / "waveforms") - du(results / "picks") - du(results / "cache"),
+        "Snakemake metadata and logs (.snakemake/, logs/)": du(workdir / ".snakemake") + du(workdir / "logs"),
+    }
+    besides = sum(kept.values()) - raw
+    bytes_table = markdown_table(
+        ["kept after the run", "MB", "kB per station-day", "share of the raw"],
+        [[what, size / 1e6, size / station_days / 1e3, f"{size / raw:.1%}"] for what, size in kept.items()]
+        + [["all but the raw waveforms", besides / 1e6, besides / station_days / 1e3,
+            f"{besides / raw:.1%} ({'met' if besides <= 0.10 * raw else 'missed'}: goal 10 %)"]],
+    )
+    stage_rows = [[stage, len(rows), sum(w for w, _ in rows), sum(c for _, c in rows), sum(w for w, _ in rows) / station_days]
+                  for stage, rows in sorted(benchmarks.items())]
+    wall_per_day = run["wall_s"] / station_days
+    ratio = run["wall_s"] / pick_wall
+    wall_table = markdown_table(
+        ["", "s", "s per station-day"],
+        [["quick start: run (`snakemake --cores 2`)", run["wall_s"], wall_per_day],
+         ["quick start: report (`snakemake --report results/report.html`)", report["wall_s"], report["wall_s"] / station_days],
+         [f"quick start, both ({'met' if run['wall_s'] + report['wall_s'] <= 300 else 'missed'}: goal 300 s)",
+          run["wall_s"] + report["wall_s"], (run["wall_s"] + report["wall_s"]) / station_days],
+         ["pick stage: its jobs' wall time (preprocessing in memory + picking, all pickers)", pick_wall, pick_wall / station_days],
+         ["pick stage: its jobs' CPU time", pick_cpu, pick_cpu / station_days],
+         [f"workflow wall / pick stage wall: {ratio:.2f} ({'met' if ratio <= 1.25 else 'missed'}: goal 1.25)", None, None]],
+    )
+    jobs_table = markdown_table(["stage (Snakemake benchmark files)", "jobs", "wall (s)", "CPU (s)", "wall per station-day (s)"], stage_rows)
+    return (f"A real run of the default scenario ({station_days} station-days, PhaseNet + STA/LTA × PyOcto + GaMMA), "
+            f"the README quick start as typed:\n\n{wall_table}\n\nPer stage:\n\n{jobs_table}\n\n"
+            f"Bytes kept after the run:\n\n{bytes_table}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, default=92)
     parser.add_argument("--stations", type=int, default=150)
     parser.add_argument("--snakefile", type=Path, default=ROOT / "Snakefile")
-    parser.add_argument("--only", choices=["quiet", "listing", "leonardo", "toy"], action="append",
+    parser.add_argument("--only", choices=["ogs", "ogs-listing", "leonardo", "year", "toy", "run"], action="append",
                         help="run only these variants (default: all)")
-    parser.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--update-readme", action="store_true", help="write the tables into README.md")
     args = parser.parse_args()
 
     profile = args.snakefile.resolve().parent / "profiles" / "leonardo"
+    # name, days, pickers, extra arguments, goal (s, MB)
     variants = {
-        "quiet": ("`-n --quiet rules`", ["--quiet", "rules"]),
-        "listing": ("`-n` (full listing)", []),
-        "leonardo": ("`--profile profiles/leonardo -n --quiet rules`", ["--profile", str(profile), "--quiet", "rules"]),
+        "ogs": ("OGS study: 92 d × 150 st, 3 pickers × 2 associators, `-n --quiet rules`", 92, OGS_PICKERS, ["--quiet", "rules"], (15, 1024)),
+        "ogs-listing": ("OGS study, `-n` (full listing)", 92, OGS_PICKERS, [], (15, 1024)),
+        "leonardo": ("OGS study, `--profile profiles/leonardo -n --quiet rules`", 92, OGS_PICKERS,
+                     ["--profile", str(profile), "--quiet", "rules"], (20, 1024)),
+        "year": ("a year: 365 d × 150 st, 2 pickers × 2 associators, `-n --quiet rules`", 365, YEAR_PICKERS, ["--quiet", "rules"], (60, 2048)),
     }
-    chosen = args.only or [*variants, "toy"]
-    rows = []
+    chosen = args.only or [*variants, "toy", "run"]
+    rows, text = [], ""
     with tempfile.TemporaryDirectory(prefix="quakesnake-dag-") as tmp:
         directory = Path(tmp)
-        config = write_inputs(directory, args.days, args.stations)
-        for key in chosen:
-            if key == "toy":
-                jobs = next((r["jobs"] for r in rows if r["jobs"]), args.days * args.stations * 5)
-                toy = directory / "toy.smk"
-                toy.write_text(TOY.format(chains=max(1, (jobs - 1) // 3)))
-                rows.append(measure("toy DAG of as many jobs", toy, None, directory, ["--quiet", "rules"]))
-                continue
-            name, extra = variants[key]
-            rows.append(measure(name, args.snakefile, config, directory, extra))
-
-    table = markdown_table(
-        ["dry run", "jobs", "wall (s)", "CPU (s)", "peak memory (MB)", "goal (15 s, 1 GB)"],
-        [[r["name"], r["jobs"], r["wall_s"], r["cpu_s"], r["peak_mb"],
-          "met" if r["wall_s"] < GOAL_S and r["peak_mb"] < GOAL_MB else "missed"] for r in rows],
-    )
-    load = os.getloadavg()[0]
-    text = (f"DAG scale: {args.days} days × {args.stations} stations, 3 pickers × 2 associators, measured "
-            f"by `python benchmarks/dag_scale.py` on {machine()} (load average {load:.1f} at the end; "
-            f"the machine is shared, so CPU time is the steadier number).\n\n{table}\n")
-    by_name = {r["name"]: r for r in rows}
-    quiet, toy = by_name.get(variants["quiet"][0]), by_name.get("toy DAG of as many jobs")
-    if quiet and toy:
-        text += (f"\nA toy DAG of as many jobs costs Snakemake {toy['cpu_s']:.0f} s of CPU and "
-                 f"{toy['peak_mb']:.0f} MB, {toy['cpu_s'] / quiet['cpu_s']:.0%} of the workflow's "
-                 f"{quiet['cpu_s']:.0f} s: the time goes with the number of jobs, not the rule code.\n")
+        (directory / "reference").mkdir()
+        for name in ("events", "picks", "stations"):
+            (directory / "reference" / f"{name}.csv").write_text("")
+        for key in [k for k in chosen if k in variants]:
+            name, days, pickers, extra, goal = variants[key]
+            config = write_inputs(directory, days, args.stations, pickers, key)
+            row = measure(name, args.snakefile, config, directory, extra)
+            row["goal"] = goal
+            rows.append(row)
+        if "toy" in chosen:
+            jobs = next((r["jobs"] for r in rows if r["jobs"]), 92 * 15)
+            toy = directory / "toy.smk"
+            toy.write_text(TOY.format(chains=max(1, (jobs - 1) // 3)))
+            row = measure("toy DAG of as many jobs as the OGS study's", toy, None, directory, ["--quiet", "rules"])
+            row["goal"] = None
+            rows.append(row)
+        if rows:
+            table = markdown_table(
+                ["dry run", "jobs", "wall (s)", "CPU (s)", "peak memory (MB)", "goal"],
+                [[r["name"], r["jobs"], r["wall_s"], r["cpu_s"], r["peak_mb"],
+                  (f"{'met' if r['wall_s'] <= r['goal'][0] and r['peak_mb'] <= r['goal'][1] else 'missed'} "
+                   f"({r['goal'][0]} s, {r['goal'][1] / 1024:g} GB)") if r["goal"] else "–"] for r in rows],
+            )
+            load = os.getloadavg()[0]
+            text += (f"DAG scale, measured by `python benchmarks/dag_scale.py` on {machine()} (load average "
+                     f"{load:.1f} at the end; the machine is shared, so CPU time is the steadier number). "
+                     f"Station tables of {args.stations} stations, an FDSN source.\n\n{table}\n\n")
+        if "run" in chosen:
+            text += default_run(args.snakefile, directory)
     print(text)
     if args.update_readme:
         update_readme("dag-scale", text)

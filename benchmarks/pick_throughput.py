@@ -429,7 +429,7 @@ def main() -> None:
           f"process with the model and the station-day loaded):\n\n"
         + markdown_table(["model (weights)", "method", "peak RSS (MB)", "above loaded (MB)"], memory_rows)
         + f"\n\nStarting a picking process (Python, torch, SeisBench, PhaseNet loaded) takes {startup:.1f} s: "
-          f"each workflow `pick` job is a process of its own and pays it; `quakesnake.picking.pick_files` (many station-days in one process) pays it once. Two station-days, default pick stage:\n\n"
+          f"a workflow `pick` job (one picker, every station-day of one day) pays it once per day, as `quakesnake.picking.pick_files` (many station-days in one process) does. Two station-days, default pick stage:\n\n"
         + markdown_table(["processes", "wall (s)", "station-days / min"], thread_table)
         + f"\n\nOpenMP wait policy of the torch threads (PhaseNet, one station-day, {args.threads} threads, "
           f"s / station-day): threads that spin while the caller works between batches take the CPU "

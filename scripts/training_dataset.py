@@ -8,4 +8,6 @@ with logged(snakemake):
         snakemake.output.metadata.rsplit("/", 1)[0],
         snakemake.params.training,
         day=snakemake.wildcards.day,
+        preprocess=snakemake.params.preprocess,
+        margin_s=snakemake.params.margin_s,
     )

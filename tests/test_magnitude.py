@@ -214,14 +214,17 @@ def test_magnitude_day_skips_empty_and_unreadable_shards_with_the_reason(tmp_pat
 def test_magnitude_files_reads_corrections_and_writes_both_tables(tmp_path):
     stream, inventory = station_stream({"E": [(37.3, 1e-6)]})
     stream.write(str(tmp_path / "SY.S001.mseed"), format="MSEED")
-    inventory.write(str(tmp_path / "SY.S001.xml"), format="STATIONXML")
+    inventory.write(str(tmp_path / "inventory.xml"), format="STATIONXML")
+    (tmp_path / "SY.S002.mseed").write_bytes(b"")  # a station-day without data: listed as such
+    io.write_table(pd.DataFrame({"network": ["SY", "SY"], "station": ["S001", "S002"], "status": ["ok", "no_data"]}),
+                   tmp_path / "status.csv")
     io.write_table(pd.DataFrame([STATION]), tmp_path / "stations.csv")
     io.write_table(pd.DataFrame([event_row("A", 20.0) | {"magnitude": np.nan}]), tmp_path / "events.parquet")
     io.write_table(pd.DataFrame([pick("A", "S", 37.3)]), tmp_path / "assignments.parquet")
     (tmp_path / "corrections.csv").write_text("network,station,correction\nSY,S001,-0.25\n")
     files = dict(events_path=tmp_path / "events.parquet", assignments_path=tmp_path / "assignments.parquet",
-                 stations_path=tmp_path / "stations.csv", waveform_paths=[tmp_path / "SY.S001.mseed"],
-                 inventory_paths=[tmp_path / "SY.S001.xml"])
+                 stations_path=tmp_path / "stations.csv", waveform_status_path=tmp_path / "status.csv",
+                 inventory_path=tmp_path / "inventory.xml")
     plain = magnitude.magnitude_files(**files, events_out=tmp_path / "plain.parquet", amplitudes_out=tmp_path / "a0.parquet")
     corrected = magnitude.magnitude_files(**files, events_out=tmp_path / "ml.parquet", amplitudes_out=tmp_path / "a1.parquet",
                                           cfg={"station_corrections": str(tmp_path / "corrections.csv")})

@@ -416,6 +416,28 @@ def test_shard_status_table_lists_every_shard_and_stage(tmp_path):
         io.shard_status_table(paths)
 
 
+def test_shard_status_table_reads_the_stages_day_tables(tmp_path):
+    from quakesnake.day_picking import STATUS_COLUMNS
+
+    download = pd.DataFrame([["2024-01-01", "XX", "BBB", "download", "no_data", "no data at any data centre", "{}"],
+                             ["2024-01-01", "XX", "AAA", "download", "ok", "synthetic scenario", "{}"]],
+                            columns=STATUS_COLUMNS)
+    preprocess = pd.DataFrame([["2024-01-01", "XX", "BBB", "preprocess", "skipped", "empty input file", "{}"],
+                               ["2024-01-01", "XX", "AAA", "preprocess", "ok", "kept HHZ", "{}"]], columns=STATUS_COLUMNS)
+    paths = [tmp_path / "waveforms/2024-01-01/status.csv", tmp_path / "picks/stalta/2024-01-01.status.csv"]
+    io.write_table(download, paths[0])
+    io.write_table(preprocess, paths[1])
+    assert io.shard_status_table(paths).values.tolist() == [
+        ["2024-01-01", "XX", "AAA", "download", "ok", "synthetic scenario"],
+        ["2024-01-01", "XX", "AAA", "preprocess", "ok", "kept HHZ"],
+        ["2024-01-01", "XX", "BBB", "download", "no_data", "no data at any data centre"],
+        ["2024-01-01", "XX", "BBB", "preprocess", "skipped", "empty input file"],
+    ]
+    io.write_table(download.assign(status="lost"), paths[0])
+    with pytest.raises(io.TableError, match="status.csv: shard status 'lost'"):
+        io.shard_status_table(paths)
+
+
 # --------------------------------------------------------------------------------------------
 # The workflow completes with bad shards and says which and why
 
@@ -450,8 +472,8 @@ def test_workflow_completes_with_corrupt_and_empty_shards(tmp_path):
     assert preprocess.loc["S001", "reason"].startswith("corrupt miniSEED: InternalMSEEDParseTimeError")
     assert preprocess.loc["S002", "reason"] == "empty input file (0 bytes): no data from download"
     assert (preprocess.loc[["S003", "S004"], "status"] == "ok").all()
+    assert not (tmp_path / "results/preprocessed").exists()  # preprocessed in memory only
     for station in ("S001", "S002"):
-        assert (tmp_path / f"results/preprocessed/2024-01-01/SY.{station}.mseed").stat().st_size == 0
         assert io.read_table(tmp_path / f"results/picks/stalta/2024-01-01/SY.{station}.parquet").empty
     assert (tmp_path / "results/catalog/stalta/pyocto.csv").exists()
     assert (tmp_path / "results/evaluation/summary.csv").exists()

@@ -38,27 +38,24 @@ TINY = {
     "synthetic": {"n_stations": 3},
     "pickers": {"stalta": {"type": "stalta"}},
 }
-# 60 station-days: more than one group of 50 for every per-shard rule
+# 60 station-days in 2 day jobs per stage: one download group (a week), one pick group (2 picker-days)
 SHARDED = {
     "days": {"start": "2024-01-01", "end": "2024-01-02"},
     "synthetic": {"n_stations": 30},
     "pickers": {"stalta": {"type": "stalta"}},
 }
-N_STATION_DAYS = 30 * 2
-GROUP_SIZE = 50
+N_STATIONS, N_DAYS = 30, 2
 
 ACCOUNT = "qs_test_account"
 SECRET = f"eida-token-{uuid.uuid4().hex}"
 SECRET_FILE_CONTENT = f"token-file-content-{uuid.uuid4().hex}"
 
-STAGES = ["station_table", "scenario", "download", "preprocess", "pick", "merge", "associate", "magnitude"]
+STAGES = ["station_table", "scenario", "download", "pick", "associate", "magnitude"]
 PARTITION = {
     "station_table": "lrd_all_serial",
     "scenario": "lrd_all_serial",
     "download": "lrd_all_serial",
-    "preprocess": "dcgp_usr_prod",
     "pick": "boost_usr_prod",
-    "merge": "dcgp_usr_prod",
     "associate": "dcgp_usr_prod",
     "magnitude": "dcgp_usr_prod",
 }
@@ -147,9 +144,9 @@ def test_every_profile_dry_runs(profile, tmp_path, fake_s3):
                        "-n", env=env)
     output = result.stdout + result.stderr
     rules = [job["rule"] for job in planned_jobs(output)]
-    for rule in ("download", "preprocess", "pick"):
-        assert rules.count(rule) == 3, output[-3000:]
-    assert rules.count("merge") == 1 and rules.count("summary") == 1
+    # one day: one download job for its 3 station-days, one pick job per picker
+    assert rules.count("download") == 1 and rules.count("pick") == 1, output[-3000:]
+    assert "preprocess" not in rules and "merge" not in rules and rules.count("summary") == 1
     if profile == "ada-cloud":
         # every product lives under the storage prefix, and the dry run asked the endpoint about it
         assert "s3://quakesnake-test/run/results/picks/stalta/2024-01-01.parquet" in output
@@ -190,7 +187,7 @@ def test_leonardo_account_and_qos_come_from_the_environment(monkeypatch):
     assert "slurm_account='from_quakesnake'" in profile["default-resources"]
     resources = profile["set-resources"]
     assert "pick:qos='boost_qos_dbg'" in resources
-    assert "preprocess:qos='dcgp_qos_dbg'" in resources and "associate:qos='dcgp_qos_dbg'" in resources
+    assert "associate:qos='dcgp_qos_dbg'" in resources and "magnitude:qos='dcgp_qos_dbg'" in resources
     # lrd_all_serial has a single QoS: its rules get none
     assert not any(item.startswith(("download:qos", "station_table:qos", "scenario:qos")) for item in resources)
     assert "download:slurm_partition=dcgp_usr_prod" in resources
@@ -341,7 +338,7 @@ def leonardo_submissions(tmp_path_factory):
     listing.mkdir()
     dry = snakemake(listing, "--configfile", str(config), "-n", "--cores", "1", env=clean_env(home))
     jobs = planned_jobs(dry.stdout + dry.stderr)
-    assert sum(job["rule"] == "pick" for job in jobs) == N_STATION_DAYS
+    assert sum(job["rule"] == "pick" for job in jobs) == N_DAYS
 
     running = {}
     for index, stage in enumerate(STAGES):
@@ -429,20 +426,22 @@ def test_leonardo_requests_one_gpu_once_for_pick_and_none_elsewhere(leonardo_sub
 
 
 @pytest.mark.slow
-def test_leonardo_groups_station_days_at_most_50_per_submission(leonardo_submissions):
-    for stage in ("download", "preprocess", "pick"):
+def test_leonardo_groups_day_jobs_and_one_gpu_serves_whole_days(leonardo_submissions):
+    # a week of download days per submission, 2 picker-days per GPU submission: here, one each
+    for stage in ("download", "pick"):
         calls = leonardo_submissions[stage]
-        sizes = [len(target_jobs(call["argv"])) for call in calls]
-        assert sum(sizes) == N_STATION_DAYS, (stage, sizes)
-        assert max(sizes) <= GROUP_SIZE, (stage, sizes)
-        assert len(calls) == math.ceil(N_STATION_DAYS / GROUP_SIZE), (stage, sizes)
-    # downloads run at most 4 at a time (lrd_all_serial: 4 cores per user), one after the other
+        assert [len(target_jobs(call["argv"])) for call in calls] == [N_DAYS], stage
+    # the day's downloads take the 4 cores lrd_all_serial allows, one day after the other
     for call in leonardo_submissions["download"]:
-        assert int(option(call["argv"], "--cpus-per-task")[0]) <= 4
-    # pick: one GPU per submission, the group's jobs take turns on it: runtime adds up
+        assert option(call["argv"], "--cpus-per-task") == ["4"]
+        assert int(option(call["argv"], "-t")[0]) == 60 * N_DAYS
+    # pick: one GPU per submission; each job is a picker-day, every station of the day picked by one
+    # process with one model load, and the group's jobs take turns on the GPU: runtime adds up
     for call in leonardo_submissions["pick"]:
         n_jobs = len(target_jobs(call["argv"]))
-        assert int(option(call["argv"], "-t")[0]) == 4 * n_jobs
+        assert int(option(call["argv"], "-t")[0]) == 30 * n_jobs
+        wrap = option(call["argv"], "--wrap")[0]
+        assert wrap.count("pick:") == n_jobs
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from workflow_runs import ROOT, SNAKEMAKE, planned_jobs, snakemake
@@ -35,12 +36,12 @@ def write_config(path: Path, config: dict) -> Path:
 def test_default_config_dry_run_shows_the_whole_dag(tmp_path):
     jobs = rules_and_wildcards(run(tmp_path, "-n", config=ROOT / "config" / "config.yaml"))
     rules = [rule for rule, _ in jobs]
-    shards = 12 * 2
-    assert rules.count("download") == shards
-    assert rules.count("preprocess") == shards
-    assert rules.count("pick") == 2 * shards  # PhaseNet (shipped weights) and STA/LTA
-    assert rules.count("merge") == 2 * 2
-    assert rules.count("associate") == rules.count("magnitude") == 2 * 2 * 2
+    days = 2
+    # one job per day downloads the 12 station-days; one per picker and day preprocesses and picks them
+    assert rules.count("download") == days
+    assert rules.count("pick") == 2 * days  # PhaseNet (shipped weights) and STA/LTA
+    assert "preprocess" not in rules and "merge" not in rules
+    assert rules.count("associate") == rules.count("magnitude") == 2 * 2 * days
     assert rules.count("evaluate") == 2 * 2
 
 
@@ -87,31 +88,55 @@ def test_changing_one_picker_threshold_reruns_only_that_picker(tiny_run):
     changed_config = write_config(workdir / "changed.yaml", changed)
     jobs = rules_and_wildcards(run(workdir, "-n", config=changed_config))
     rules = {rule for rule, _ in jobs} - {"all"}
-    assert rules == {"pick", "merge", "associate", "magnitude", "catalog", "evaluate", "summary"}
+    assert rules == {"pick", "associate", "magnitude", "catalog", "evaluate", "summary"}
     pickers = {wildcards["picker"] for _, wildcards in jobs if "picker" in wildcards}
     assert pickers == {"stalta-strict"}
-    assert sum(rule == "pick" for rule, _ in jobs) == 4 * 2
+    assert sum(rule == "pick" for rule, _ in jobs) == 2  # one per day
+
+
+def pick_log_summary(workdir: Path, picker: str, day: str) -> str:
+    """The pick job's closing line: how many station-days it picked and took from its cache."""
+    lines = (workdir / f"logs/pick/{picker}/{day}.log").read_text().splitlines()
+    return next(line for line in reversed(lines) if "station-days," in line)
 
 
 @pytest.mark.slow
 def test_replacing_one_station_day_reruns_only_its_shard_and_days(tiny_run):
+    import obspy
+
     workdir, config = tiny_run
     raw = workdir / "results/waveforms/2024-01-02/SY.S002.mseed"
-    raw.write_bytes(raw.read_bytes())  # a replaced input: same bytes, newer file
+    picks_dir = workdir / "results/picks"
+    before = {p: p.read_bytes() for p in picks_dir.glob("*/2024-01-02/*.parquet")}
+    original = raw.read_bytes()
+    raw.write_bytes(original)  # a replaced input: same bytes, newer file
     jobs = rules_and_wildcards(run(workdir, "-n", config=config))
     by_rule = {}
     for rule, wildcards in jobs:
         by_rule.setdefault(rule, []).append(wildcards)
-    shard = {"day": "2024-01-02", "net": "SY", "sta": "S002"}
     assert "download" not in by_rule
-    assert by_rule["preprocess"] == [shard]
-    assert sorted(w["picker"] for w in by_rule["pick"]) == sorted(TINY["pickers"])
-    assert all({k: w[k] for k in shard} == shard for w in by_rule["pick"])
-    assert sorted((w["picker"], w["day"]) for w in by_rule["merge"]) == sorted((p, "2024-01-02") for p in TINY["pickers"])
+    assert sorted((w["picker"], w["day"]) for w in by_rule["pick"]) == sorted((p, "2024-01-02") for p in TINY["pickers"])
     # Associating a day reads its neighbours' picks (midnight), so both days of this run re-associate.
     assert len(by_rule["associate"]) == len(TINY["pickers"]) * 2
     assert len(by_rule["catalog"]) == len(by_rule["evaluate"]) == len(TINY["pickers"])
-    run(workdir, config=config)  # leave the fixture complete for the other tests
+    run(workdir, config=config)
+    for picker in TINY["pickers"]:  # the same bytes: every station-day from the cache, nothing repicked
+        assert "0 picked, 0 without usable data, 4 unchanged" in pick_log_summary(workdir, picker, "2024-01-02")
+    assert {p: p.read_bytes() for p in before} == before
+
+    stream = obspy.read(str(raw))  # now different data: a 50 s burst of noise at noon
+    trace = stream.select(channel="HHZ")[0]
+    noon = int((obspy.UTCDateTime("2024-01-02T12:00:00") - trace.stats.starttime) * trace.stats.sampling_rate)
+    trace.data[noon:noon + 5000] += (20 * trace.data.std() * np.random.default_rng(0).standard_normal(5000)).astype(trace.data.dtype)
+    stream.write(str(raw), format="MSEED")
+    run(workdir, config=config)
+    for picker in TINY["pickers"]:
+        assert "1 picked, 0 without usable data, 3 unchanged" in pick_log_summary(workdir, picker, "2024-01-02")
+    changed = {p for p in before if p.read_bytes() != before[p]}
+    assert changed <= {picks_dir / f"{picker}/2024-01-02/SY.S002.parquet" for picker in TINY["pickers"]}
+    assert changed, "a 50 s burst at 20 times the noise left no pick"
+    raw.write_bytes(original)  # leave the fixture as the other tests expect it
+    run(workdir, config=config)
 
 
 @pytest.mark.slow
@@ -126,23 +151,36 @@ def test_interrupted_run_resumes_to_the_same_catalog(tiny_run, tmp_path):
                "--configfile", str(config)]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
-    picks_dir = tmp_path / "results/picks/stalta"
+    picks_dir, cache_dir = tmp_path / "results/picks/stalta", tmp_path / "results/cache/picks"
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and len(list(picks_dir.glob("*/*.parquet"))) < 4:
-        time.sleep(0.5)
+    while time.monotonic() < deadline and len(list(picks_dir.glob("*/*.parquet"))) < 5:
+        time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)  # Snakemake and its running jobs, no chance to clean up
     process.wait()
     # Outputs of jobs still running at the kill are marked incomplete and rightly redone.
     in_flight = {tmp_path / urlsafe_b64decode(marker.name).decode()
                  for marker in (tmp_path / ".snakemake/incomplete").rglob("*") if marker.is_file()}
-    finished = {p: p.stat().st_mtime_ns for p in picks_dir.glob("*/*.parquet") if p not in in_flight}
-    assert finished, "the run was killed before any pick job finished"
+    finished = {p: p.stat().st_mtime_ns for p in picks_dir.glob("*.parquet") if p not in in_flight}
+    # Station-days a killed day job had picked are in its cache: the rerun copies them, never repicks.
+    cached = {p: p.stat().st_mtime_ns for p in cache_dir.glob("*/*/*.parquet")}
+    assert finished or cached, "the run was killed before any station-day was picked"
     assert not (tmp_path / "results/evaluation/summary.csv").exists()
 
     run(tmp_path, "--unlock", config=config)  # a hard kill leaves Snakemake's lock behind
     run(tmp_path, "--rerun-incomplete", config=config)
-    assert {p: p.stat().st_mtime_ns for p in finished} == finished, "a finished shard was recomputed"
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished, "a finished day was recomputed"
+    assert {p: p.stat().st_mtime_ns for p in cached} == cached, "a picked station-day was picked again"
     for picker in TINY["pickers"]:
         resumed = (tmp_path / f"results/catalog/{picker}/pyocto.csv").read_text()
         uninterrupted = (reference_dir / f"results/catalog/{picker}/pyocto.csv").read_text()
         assert resumed == uninterrupted
+
+
+@pytest.mark.slow
+def test_report_command_of_the_readme_works_as_typed(tiny_run):
+    """`snakemake --report results/report.html` with no --cores, after a run (README quick start)."""
+    workdir, config = tiny_run
+    snakemake(workdir, "--configfile", str(config), "--report", "results/report.html")
+    report = workdir / "results/report.html"
+    assert report.stat().st_size > 100_000
+    assert "summary.csv" in report.read_text(errors="replace")

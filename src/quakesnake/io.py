@@ -164,15 +164,25 @@ SHARD_STATUS_COLUMNS = ["day", "network", "station", "stage", "status", "reason"
 
 
 def shard_status_table(paths) -> pd.DataFrame:
-    """One row per status file ``…/{day}/{net}.{sta}.status.json``, sorted by day, network, station.
+    """The shard status of a run: one row per (shard, stage), sorted by day, network, station.
 
-    Rows of one shard keep the order of ``paths`` (list the stages in pipeline order).
+    ``paths`` are the stages' day tables (download: ``results/waveforms/{day}/status.csv``,
+    preprocessing: ``results/picks/{picker}/{day}.status.csv``) and, as earlier runs wrote them,
+    per-shard status files ``…/{day}/{net}.{sta}.status.json``. Rows of one shard keep the order
+    of ``paths`` (list the stages in pipeline order).
     """
     rows = []
     for path in map(Path, paths):
-        record = read_shard_status(path)
-        network, _, station = path.name.removesuffix(".status.json").partition(".")
-        rows.append([path.parent.name, network, station, record.get("stage", ""), record["status"],
-                     record.get("reason", "")])
+        if path.suffix == ".json":
+            record = read_shard_status(path)
+            network, _, station = path.name.removesuffix(".status.json").partition(".")
+            rows.append([path.parent.name, network, station, record.get("stage", ""), record["status"],
+                         record.get("reason", "")])
+            continue
+        table = read_table(path, SHARD_STATUS_COLUMNS)
+        bad = sorted(set(table["status"]) - set(SHARD_STATUSES))
+        if bad:
+            raise TableError(f"{path}: shard status {bad[0]!r} is not one of {SHARD_STATUSES}")
+        rows.extend(table[SHARD_STATUS_COLUMNS].fillna("").astype(str).values.tolist())
     table = pd.DataFrame(rows, columns=SHARD_STATUS_COLUMNS)
     return table.sort_values(["day", "network", "station"], kind="stable").reset_index(drop=True)

@@ -266,8 +266,8 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
                   corrections: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ML of one day's events from its station-day shards.
 
-    ``shards`` yields (miniSEED path, StationXML path) per station-day; a 0-byte file (a shard
-    without data) or an unreadable one is skipped with the reason logged, as is a station the
+    ``shards`` yields (miniSEED path, StationXML path or ObsPy Inventory) per station-day; a
+    0-byte file (a shard without data) or an unreadable one is skipped with the reason logged, as is a station the
     station table does not locate. Only stations that picked an event are read. Returns
     (events with :data:`MAGNITUDE_COLUMNS`, amplitudes with :data:`AMPLITUDE_COLUMNS`).
     """
@@ -278,7 +278,7 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
     by_station = dict(list(picked.groupby(["network", "station"])))
     tables = []
     for waveform_path, inventory_path in shards:
-        waveform_path, inventory_path = Path(waveform_path), Path(inventory_path)
+        waveform_path = Path(waveform_path)
         network, code = waveform_path.name.rsplit(".", 2)[:2]
         station_picks = by_station.get((network, code))
         if station_picks is None:
@@ -299,8 +299,15 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
     return event_magnitudes(events, amplitudes, int(cfg["min_stations"])), amplitudes
 
 
-def _read_shard(waveform_path: Path, inventory_path: Path) -> tuple[obspy.Stream, obspy.Inventory]:
-    for path in (waveform_path, inventory_path):
+def _read_shard(waveform_path: Path, inventory_path) -> tuple[obspy.Stream, obspy.Inventory]:
+    network, code = waveform_path.name.split(".")[:2]
+    if isinstance(inventory_path, obspy.Inventory):
+        inventory = inventory_path.select(network=network, station=code)
+        if not len(inventory.networks):
+            raise MagnitudeError(f"{network}.{code}: no StationXML in the day's inventory; station skipped")
+        inventory_path = None
+    for path in [p for p in (waveform_path, inventory_path) if p is not None]:
+        path = Path(path)
         if not path.exists():
             raise MagnitudeError(f"{path}: file not found; station skipped")
         if path.stat().st_size == 0:
@@ -309,6 +316,8 @@ def _read_shard(waveform_path: Path, inventory_path: Path) -> tuple[obspy.Stream
         stream = obspy.read(str(waveform_path), format="MSEED")
     except Exception as exc:  # ObsPy raises many kinds for unreadable files
         raise MagnitudeError(f"{waveform_path}: cannot read miniSEED ({type(exc).__name__}: {exc}); station skipped") from exc
+    if inventory_path is None:
+        return stream, inventory
     try:
         inventory = obspy.read_inventory(str(inventory_path))
     except Exception as exc:
@@ -316,15 +325,28 @@ def _read_shard(waveform_path: Path, inventory_path: Path) -> tuple[obspy.Stream
     return stream, inventory
 
 
-def magnitude_files(events_path, assignments_path, stations_path, waveform_paths, inventory_paths, events_out, amplitudes_out,
-                    cfg: dict | None = None) -> pd.DataFrame:
-    """The rule's file edge of :func:`magnitude_day`: read tables, write events and amplitudes."""
+def magnitude_files(events_path, assignments_path, stations_path, waveform_status_path, inventory_path, events_out,
+                    amplitudes_out, cfg: dict | None = None) -> pd.DataFrame:
+    """The rule's file edge of :func:`magnitude_day`: read tables, write events and amplitudes.
+
+    ``waveform_status_path`` is the download stage's status table of the day; the raw miniSEED of
+    each station-day lies beside it (``NET.STA.mseed``), ``inventory_path`` is the day's StationXML.
+    """
     cfg = resolve_config(cfg)
     events = io.read_table(events_path, io.EVENT_COLUMNS[:5])
     assignments = io.read_table(assignments_path, ["event_id", "network", "station", "phase", "time"])
     corrections = read_station_corrections(cfg["station_corrections"]) if cfg["station_corrections"] else None
-    with_ml, amplitudes = magnitude_day(events, assignments, io.read_stations(stations_path), zip(waveform_paths, inventory_paths),
-                                        cfg, corrections)
+    status = io.read_table(waveform_status_path, ["network", "station", "status"])
+    folder = Path(waveform_status_path).parent
+    have_data = status[status["status"] == "ok"]
+    inventory = obspy.Inventory(networks=[])
+    if len(have_data) and Path(inventory_path).stat().st_size:
+        try:
+            inventory = obspy.read_inventory(str(inventory_path), format="STATIONXML")
+        except Exception as exc:
+            raise MagnitudeError(f"{inventory_path}: cannot read StationXML ({type(exc).__name__}: {exc})") from exc
+    shards = [(folder / f"{net}.{sta}.mseed", inventory) for net, sta in zip(have_data["network"], have_data["station"])]
+    with_ml, amplitudes = magnitude_day(events, assignments, io.read_stations(stations_path), shards, cfg, corrections)
     io.write_table(with_ml, events_out)
     io.write_table(amplitudes, amplitudes_out)
     return with_ml

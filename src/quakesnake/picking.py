@@ -252,6 +252,33 @@ def _load_weights(model_class: type, weights: str, version: str | None):
     return _from_pretrained(model_class, weights, version)
 
 
+def weights_identity(picker_cfg: dict) -> list | None:
+    """What identifies a picker's weights without loading them: the digests of the local or
+    shipped files that :func:`_load_weights` would read, else the pretrained name and version
+    (SeisBench's cache never changes the files of a version). None for STA/LTA.
+
+    The pick stage keys its station-day cache on it, so retrained weights saved over the same
+    path give new picks.
+    """
+    from quakesnake.cache import file_digest
+
+    settings = picker_settings(picker_cfg)
+    if settings["type"] != "seisbench":
+        return None
+    weights, version = str(settings["weights"]), settings["version"]
+    suffix = "" if version is None else f".v{version}"
+    path = Path(weights).expanduser()
+    base = path.with_suffix("") if path.suffix in (".pt", ".json") else path
+    shipped = SHIPPED_WEIGHTS_DIR / settings["model"].lower() / weights
+    candidates = sorted(path.iterdir()) if path.is_dir() else [
+        Path(f"{base}.json{suffix}"), Path(f"{base}.pt{suffix}"),
+        Path(f"{shipped}.json{suffix}"), Path(f"{shipped}.pt{suffix}")]
+    files = [c for c in candidates if c.is_file()]
+    if files:
+        return [settings["model"], [(f.name, file_digest(f)) for f in files]]
+    return [settings["model"], "pretrained", weights, version]
+
+
 def _from_pretrained(model_class: type, name: str, version: str | None):
     import seisbench
 
@@ -1192,6 +1219,11 @@ def pick_file(in_mseed, out_parquet, picker_cfg: dict, day: str | None, picker_n
         (picks["phase"] == "S").sum(), picker_name or picker_cfg.get("type"), out_parquet,
     )
     return picks
+
+
+def empty_picks(picker_name: str = "") -> pd.DataFrame:
+    """A typed picks table without rows (a station-day without usable data)."""
+    return _picks_table([], picker_name)
 
 
 def _picks_table(rows: list[tuple], picker_name: str) -> pd.DataFrame:

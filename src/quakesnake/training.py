@@ -30,6 +30,7 @@ import obspy
 import pandas as pd
 
 from quakesnake import io
+from quakesnake.preprocess import preprocess_station_day
 
 logger = logging.getLogger(__name__)
 
@@ -196,12 +197,14 @@ def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict
 
 
 def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict | None = None,
-                  day: str | None = None) -> dict:
+                  day: str | None = None, preprocess: dict | None = None, margin_s: float = 0.0) -> dict:
     """Write a SeisBench dataset of the traces around ``reference_picks`` in ``waveform_files``.
 
     ``reference_picks`` is a picks table (or its path) in the shared layout (event_id, station,
     phase, time). ``waveform_files`` are preprocessed station-day miniSEED files named
-    ``NET.STA.mseed``; 0-byte files (shards without data) are skipped. Returns counts.
+    ``NET.STA.mseed``; 0-byte files (shards without data) are skipped. With ``preprocess`` (the
+    workflow's preprocessing options) they are raw station-days instead, preprocessed in memory as
+    the pick stage does (with ``day`` and ``margin_s``). Returns counts.
     """
     import seisbench.data as sbd
 
@@ -228,10 +231,16 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
             if path.stat().st_size == 0:
                 logger.info("%s: no data (0 bytes), skipped", path)
                 continue
-            try:
-                stream = obspy.read(str(path))
-            except Exception as exc:  # ObsPy raises many kinds on corrupt files
-                raise TrainingError(f"{path}: cannot read waveforms ({exc})") from exc
+            if preprocess is not None:
+                stream, record = preprocess_station_day(path, day=day, margin_s=margin_s, **preprocess)
+                if stream is None:
+                    logger.info("%s: %s, skipped", path, record["reason"])
+                    continue
+            else:
+                try:
+                    stream = obspy.read(str(path))
+                except Exception as exc:  # ObsPy raises many kinds on corrupt files
+                    raise TrainingError(f"{path}: cannot read waveforms ({exc})") from exc
             if not len(stream):
                 continue
             network, station = stream[0].stats.network, stream[0].stats.station

@@ -9,34 +9,22 @@ validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 DAYS = _shards.day_range(config["days"]["start"], config["days"]["end"])
 STATIONS = _shards.station_table(config)
-SHARDS = _shards.shard_table(STATIONS, DAYS)
 PICKERS = list(config["pickers"])
 ASSOCIATORS = list(config["associators"])
 REFERENCE_DIR = config["reference"] or "results/truth"
 
 
-def station_codes(day):
-    """(net, sta) of every shard of one day."""
-    return SHARDS.get(day, [])
-
-
-# One dict lookup per download job: a DataFrame filter per job costs seconds in DAGs of 10^4 shards.
+# The stations of a day-level job are its per-station outputs, which Snakemake fixes at parse time:
+# every day of a run has the same stations (those of the station table).
+SHARD_CODES = [f"{net}.{sta}" for net, sta in zip(STATIONS["network"], STATIONS["station"])]
+# One dict lookup per station: a DataFrame filter per job costs seconds in DAGs of 10^4 shards.
 STATION_RECORDS = {(r["network"], r["station"]): r for r in STATIONS.to_dict("records")}
+STATION_LIST = [STATION_RECORDS[(net, sta)] for net, sta in zip(STATIONS["network"], STATIONS["station"])]
 
 
-def station_record(net, sta):
-    return STATION_RECORDS[(net, sta)]
-
-
-def preprocessed_files(wildcards):
-    return [f"results/preprocessed/{wildcards.day}/{net}.{sta}.mseed" for net, sta in station_codes(wildcards.day)]
-
-
-def station_pick_files(wildcards):
-    return [
-        f"results/picks/{wildcards.picker}/{wildcards.day}/{net}.{sta}.parquet"
-        for net, sta in station_codes(wildcards.day)
-    ]
+def raw_waveforms(wildcards):
+    """The raw station-days of a day: what the pick and training jobs read."""
+    return [f"results/waveforms/{wildcards.day}/{code}.mseed" for code in SHARD_CODES]
 
 
 def neighbour_day_picks(wildcards):

@@ -1,5 +1,6 @@
-# The download stage: one station-day of raw waveforms (counts), its StationXML and a status
-# ("ok" or "no_data") from the configured source: synthetic, fdsn or sds.
+# The download stage: one job per day fetches every station-day of the network (raw counts), the
+# day's StationXML and a status table ("ok" or "no_data" per station-day) from the configured
+# source: synthetic, fdsn or sds. Station-days arrive `threads` at a time.
 
 
 rule station_table:
@@ -37,9 +38,11 @@ rule download:
     input:
         arrivals=["results/truth/arrivals.parquet"] if config["source"]["type"] == "synthetic" else [],
     output:
-        waveforms="results/waveforms/{day}/{net}.{sta}.mseed",
-        inventory="results/waveforms/{day}/{net}.{sta}.xml",
-        status="results/waveforms/{day}/{net}.{sta}.status.json",
+        # status and inventory first: Snakemake finds which output a consumer's input is by trying
+        # the outputs in order, and most consumers ask for these two
+        status="results/waveforms/{day}/status.csv",
+        inventory="results/waveforms/{day}/inventory.xml",
+        waveforms=expand("results/waveforms/{{day}}/{code}.mseed", code=SHARD_CODES),
     params:
         # Synthetic data is a function of these settings: a change regenerates it. A real
         # station-day is the same whichever client, timeout or station-table column fetched it,
@@ -47,14 +50,16 @@ rule download:
         # and a changed client list never downloads again what is on disk. The EIDA token's
         # path stays out of params altogether (they are stored in .snakemake/metadata).
         synthetic=config["synthetic"] if config["source"]["type"] == "synthetic" else None,
-        station=(lambda wildcards: station_record(wildcards.net, wildcards.sta))
+        stations=(lambda wildcards: STATION_LIST)
         if config["source"]["type"] == "synthetic"
-        else (lambda wildcards, output: station_record(wildcards.net, wildcards.sta)),
+        else (lambda wildcards, output: STATION_LIST),
         source=lambda wildcards, output: {k: v for k, v in config["source"].items() if k != "eida_token"},
         margin_s=config["source"]["margin_s"],
+        staging_dir="results/cache/waveforms",
+    threads: 2
     log:
-        "logs/download/{day}/{net}.{sta}.log",
+        "logs/download/{day}.log",
     benchmark:
-        "logs/benchmarks/download/{day}/{net}.{sta}.tsv"
+        "logs/benchmarks/download/{day}.tsv"
     script:
         "../../scripts/download.py"

@@ -1,5 +1,9 @@
 # Local magnitude: Wood–Anderson amplitudes on the raw station-days of the stations that picked
-# each event (a station-day without data is a 0-byte file and is skipped).
+# each event. The day's download status says which station-days hold data; their miniSEED lies
+# beside it. (Listing the 150 miniSEED files as inputs would cost the DAG 150 look-ups per job;
+# a replaced station-day reaches this rule anyway, through its picks and the day's events.) Where
+# jobs share no file system (a default storage provider, as on Ada cloud), the miniSEED files are
+# inputs after all, so that Snakemake copies them into the job.
 
 
 rule magnitude:
@@ -7,8 +11,9 @@ rule magnitude:
         events="results/events/{picker}/{associator}/{day}.parquet",
         assignments="results/assignments/{picker}/{associator}/{day}.parquet",
         stations="results/stations.csv",
-        waveforms=lambda wildcards: [f"results/waveforms/{wildcards.day}/{net}.{sta}.mseed" for net, sta in station_codes(wildcards.day)],
-        inventories=lambda wildcards: [f"results/waveforms/{wildcards.day}/{net}.{sta}.xml" for net, sta in station_codes(wildcards.day)],
+        waveform_status="results/waveforms/{day}/status.csv",
+        inventory="results/waveforms/{day}/inventory.xml",
+        waveforms=raw_waveforms if workflow.storage_settings.default_storage_provider else [],
         corrections=[config["magnitude"]["station_corrections"]] if config["magnitude"]["station_corrections"] else [],
     output:
         events="results/magnitudes/{picker}/{associator}/{day}.parquet",

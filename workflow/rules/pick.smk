@@ -1,15 +1,43 @@
+# The pick stage: one job per picker and day preprocesses each raw station-day in memory and picks
+# it, with one model load for the whole day; unchanged station-days come from a content-keyed
+# cache (quakesnake.day_picking), so replacing one station-day repicks only that one.
+
+
 rule pick:
     input:
-        waveforms="results/preprocessed/{day}/{net}.{sta}.mseed",
+        waveforms=raw_waveforms,
     output:
-        picks="results/picks/{picker}/{day}/{net}.{sta}.parquet",
+        # the day's picks first: association asks for them (see the note in download.smk)
+        picks="results/picks/{picker}/{day}.parquet",
+        status="results/picks/{picker}/{day}.status.csv",
+        stations=expand("results/picks/{{picker}}/{{day}}/{code}.parquet", code=SHARD_CODES),
     params:
         picker=lambda wildcards: config["pickers"][wildcards.picker],
+        preprocess=config["preprocess"],
+        margin_s=config["source"]["margin_s"],
+        cache_dir=lambda wildcards: f"results/cache/picks/{wildcards.picker}/{wildcards.day}",
+    threads: 2
     resources:
         gpu=lambda wildcards: int(config["pickers"][wildcards.picker]["type"] == "seisbench" and config["pickers"][wildcards.picker].get("device", "auto").startswith("cuda")),
     log:
-        "logs/pick/{picker}/{day}/{net}.{sta}.log",
+        "logs/pick/{picker}/{day}.log",
     benchmark:
-        "logs/benchmarks/pick/{picker}/{day}/{net}.{sta}.tsv"
+        "logs/benchmarks/pick/{picker}/{day}.tsv"
     script:
         "../../scripts/pick.py"
+
+
+# Which shards yielded nothing, and why: one row per shard and stage. Run by Snakemake itself
+# (localrule): reading a table per day is no job for a cluster queue. Preprocessing is the same
+# for every picker, so the first picker's status tables serve.
+rule shard_status:
+    input:
+        [f"results/waveforms/{day}/status.csv" for day in DAYS]
+        + [f"results/picks/{PICKERS[0]}/{day}.status.csv" for day in DAYS],
+    output:
+        "results/status/shards.csv",
+    localrule: True
+    log:
+        "logs/shard_status.log",
+    script:
+        "../../scripts/shard_status.py"

@@ -1,16 +1,18 @@
 # The training stage: `snakemake train` builds a SeisBench dataset per day from the reference
-# catalog and the preprocessed station-days, then trains (or fine-tunes) the configured model.
+# catalog and the raw station-days (preprocessed in memory, as the pick stage does), then trains (or fine-tunes) the configured model.
 
 
 rule training_dataset:
     input:
-        waveforms=preprocessed_files,
+        waveforms=raw_waveforms,
         picks=f"{REFERENCE_DIR}/picks.csv",
     output:
         metadata="results/training/datasets/{day}/metadata.csv",
         waveforms="results/training/datasets/{day}/waveforms.hdf5",
     params:
         training=config["training"],
+        preprocess=config["preprocess"],
+        margin_s=config["source"]["margin_s"],
     log:
         "logs/training_dataset/{day}.log",
     script:
@@ -29,7 +31,9 @@ rule train:
         curve=report("results/training/model/training_curve.png", category="Training", caption="../report/training.rst"),
     params:
         training=config["training"],
-    threads: workflow.cores
+    # All the cores: Snakemake lowers a rule's threads to --cores (a number, not workflow.cores,
+    # which is unset when `snakemake --report` reads the rules).
+    threads: 1024
     resources:
         gpu=0,
     log:

@@ -1,0 +1,139 @@
+"""The pick stage: every station-day of one day, preprocessed in memory and picked by one picker.
+
+One job per (picker, day) instead of one per station-day and picker: the process starts, imports
+torch and SeisBench and loads the model once for the whole network-day (3.2 s per process on a
+CPU, more on a GPU node, against ~3 s of picking per station-day; benchmarks/pick_throughput.py),
+and a GPU keeps the model resident for all of the day's station-days. Preprocessing happens
+here, in memory (:func:`quakesnake.preprocess.preprocess_station_day`): the float copy of a
+station-day is ~3.3 times its Steim2-compressed raw counts and never touches the disk; the next
+station-day is read and preprocessed in a second thread while the model picks the current one.
+
+"Rerun only the changed station-day" stays true inside the day job: each station-day's picks and
+preprocessing status are kept in a :class:`quakesnake.cache.ContentCache` under a key of the raw
+file's bytes, the preprocessing and picker settings and the weights; a rerun of the day (one raw
+file replaced, or another picker's settings unchanged) copies the unchanged station-days from
+there and picks only the changed one.
+
+Outputs: the day's picks of every station (``out_picks``, what association reads), one picks table
+per station-day (``out_station_picks``, the shard targets) and a table of the preprocessing status
+of each station-day (``out_status``: ``ok`` or ``skipped`` and the reason).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from quakesnake import io
+from quakesnake.cache import ContentCache, content_key, copy_into_place, file_digest
+from quakesnake.merge import merge_station_picks
+from quakesnake.picking import empty_picks, load_model, pick_stream, picker_settings, weights_identity
+from quakesnake.preprocess import preprocess_settings, preprocess_station_day
+
+logger = logging.getLogger(__name__)
+
+STATUS_COLUMNS = ["day", "network", "station", "stage", "status", "reason", "details"]
+CACHE_SUFFIXES = (".parquet", ".json")
+
+
+def station_code(path) -> tuple[str, str]:
+    """(network, station) of a shard file named ``NET.STA.<suffix>``."""
+    network, station = Path(path).name.split(".")[:2]
+    return network, station
+
+
+def status_row(day: str, network: str, station: str, record: dict) -> dict:
+    """One row of a stage's status table; the details as JSON text."""
+    details = {k: v for k, v in record.items() if k not in ("stage", "status", "reason", "input")}
+    return {"day": day, "network": network, "station": station, "stage": record["stage"], "status": record["status"],
+            "reason": record.get("reason", ""), "details": json.dumps(details, sort_keys=True, default=str)}
+
+
+def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_picks, out_station_picks, out_status,
+             cache_dir, preprocess_options: dict | None = None, margin_s: float = 0.0,
+             threads: int | None = None) -> pd.DataFrame:
+    """Preprocess and pick every raw station-day of ``day``; write the outputs; return the day's picks.
+
+    ``raw_paths`` and ``out_station_picks`` are parallel lists (one raw miniSEED, 0 bytes for a
+    station-day without data, and one picks table per station). ``cache_dir`` holds the
+    content-keyed station-day results of this picker and day. ``threads`` is the torch thread
+    count of a SeisBench model on the CPU (the job's cores).
+    """
+    settings = picker_settings(picker_cfg)
+    options = preprocess_settings(preprocess_options or {})
+    raw_paths, out_station_picks = list(map(Path, raw_paths)), list(map(Path, out_station_picks))
+    if len(raw_paths) != len(out_station_picks):
+        raise ValueError(f"{len(raw_paths)} raw station-days but {len(out_station_picks)} picks outputs")
+    identity = [day, margin_s, {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
+                settings, weights_identity(settings)]
+    cache = ContentCache(cache_dir)
+    model = None
+
+    def prepare(path: Path):
+        """Key, cached entry or (preprocessed stream, status record) of one station-day."""
+        network, station = station_code(path)
+        key = content_key("pick", file_digest(path), identity)
+        cached = cache.get(f"{network}.{station}", key, CACHE_SUFFIXES)
+        if cached:
+            return key, cached, None, None
+        started = time.perf_counter()
+        stream, record = preprocess_station_day(path, day=day, margin_s=margin_s, station_id=f"{network}.{station}",
+                                                **preprocess_options or {})
+        return key, None, stream, {**record, "preprocess_s": time.perf_counter() - started}
+
+    tables, rows = [], []
+    counts = {"cached": 0, "picked": 0, "skipped": 0}
+    seconds = {"preprocess": 0.0, "pick": 0.0}
+    # one station-day ahead: the next one is read and preprocessed while this one is picked
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocess") as pool:
+        pending = pool.submit(prepare, raw_paths[0]) if raw_paths else None
+        for index, (raw, out) in enumerate(zip(raw_paths, out_station_picks)):
+            key, cached, stream, record = pending.result()
+            pending = pool.submit(prepare, raw_paths[index + 1]) if index + 1 < len(raw_paths) else None
+            network, station = station_code(raw)
+            if cached:
+                copy_into_place(cached[".parquet"], out)
+                record = json.loads(cached[".json"].read_text())
+                picks = io.read_table(out, io.PICK_COLUMNS)
+                counts["cached"] += 1
+            else:
+                seconds["preprocess"] += record.pop("preprocess_s")
+                if stream is None:
+                    picks = empty_picks(picker_name)
+                    counts["skipped"] += 1
+                else:
+                    if model is None and settings["type"] == "seisbench":
+                        model = load_model(settings)
+                        if threads:
+                            import torch
+
+                            torch.set_num_threads(int(threads))
+                    started = time.perf_counter()
+                    picks = pick_stream(stream, settings, day=day, model=model, picker_name=picker_name)
+                    seconds["pick"] += time.perf_counter() - started
+                    counts["picked"] += 1
+                del stream
+                io.write_table(picks, out)
+                status_file = cache.path(f"{network}.{station}", key, ".json.new")
+                status_file.parent.mkdir(parents=True, exist_ok=True)
+                status_file.write_text(json.dumps(record, sort_keys=True, default=str))
+                cache.put(f"{network}.{station}", key, {".parquet": out, ".json": status_file})
+                status_file.unlink(missing_ok=True)
+                logger.info("%s.%s %s: %d P and %d S picks (%s)", network, station, day, (picks["phase"] == "P").sum(),
+                            (picks["phase"] == "S").sum(), picker_name)
+            tables.append(picks)
+            rows.append(status_row(day, network, station, record))
+
+    day_picks = merge_station_picks(tables) if tables else io.empty_table(io.PICK_COLUMNS)
+    io.write_table(day_picks, out_picks)
+    io.write_table(pd.DataFrame(rows, columns=STATUS_COLUMNS), out_status)
+    logger.info(
+        "%s %s: %d station-days, %d picked, %d without usable data, %d unchanged (from the cache %s); "
+        "preprocessing %.1f s, picking %.1f s; %d picks", picker_name, day, len(raw_paths), counts["picked"],
+        counts["skipped"], counts["cached"], cache.root, seconds["preprocess"], seconds["pick"], len(day_picks))
+    return day_picks
+
