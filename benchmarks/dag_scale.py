@@ -19,11 +19,11 @@ station table spares the station query, so nothing touches the network):
 `run`: the README quick start as typed (`snakemake --cores 2`, then `snakemake --report
 results/report.html`) on the default configuration in a temp dir; then the bytes the run keeps per
 station-day (raw waveforms against everything else), and the workflow's wall time per station-day
-against the pick stage's (the pick jobs' wall time, from their Snakemake benchmark files).
+against the pick stage's compute (the pick jobs' CPU time, from their Snakemake benchmark files).
 
 Goals (issue 12): OGS dry run <= 15 s and 1 GB, with the Leonardo profile <= 20 s; the year
 <= 60 s and 2 GB; quick start (run + report) <= 300 s; kept bytes besides the raw waveforms <= 10 %
-of the raw; workflow wall per station-day <= 1.25 x the pick stage's.
+of the raw; workflow wall per station-day <= 1.25 x the pick stage's compute per station-day.
 """
 from __future__ import annotations
 
@@ -188,16 +188,20 @@ def default_run(snakefile: Path, directory: Path) -> str:
     stage_rows = [[stage, len(rows), sum(w for w, _ in rows), sum(c for _, c in rows), sum(w for w, _ in rows) / station_days]
                   for stage, rows in sorted(benchmarks.items())]
     wall_per_day = run["wall_s"] / station_days
-    ratio = run["wall_s"] / pick_wall
+    # Pick jobs run side by side (one core each), so the sum of their wall times can exceed the
+    # run's; their CPU time is the pick stage's compute.
+    ratio = run["wall_s"] / pick_cpu
     wall_table = markdown_table(
         ["", "s", "s per station-day"],
         [["quick start: run (`snakemake --cores 2`)", run["wall_s"], wall_per_day],
          ["quick start: report (`snakemake --report results/report.html`)", report["wall_s"], report["wall_s"] / station_days],
          [f"quick start, both ({'met' if run['wall_s'] + report['wall_s'] <= 300 else 'missed'}: goal 300 s)",
           run["wall_s"] + report["wall_s"], (run["wall_s"] + report["wall_s"]) / station_days],
-         ["pick stage: its jobs' wall time (preprocessing in memory + picking, all pickers)", pick_wall, pick_wall / station_days],
-         ["pick stage: its jobs' CPU time", pick_cpu, pick_cpu / station_days],
-         [f"workflow wall / pick stage wall: {ratio:.2f} ({'met' if ratio <= 1.25 else 'missed'}: goal 1.25)", None, None]],
+         ["pick stage: its jobs' wall time, summed (preprocessing in memory + picking, all pickers; jobs run side by side)",
+          pick_wall, pick_wall / station_days],
+         ["pick stage: its jobs' CPU time (its compute)", pick_cpu, pick_cpu / station_days],
+         [f"workflow wall per station-day / pick compute per station-day: {ratio:.2f} "
+          f"({'met' if ratio <= 1.25 else 'missed'}: goal 1.25)", None, None]],
     )
     jobs_table = markdown_table(["stage (Snakemake benchmark files)", "jobs", "wall (s)", "CPU (s)", "wall per station-day (s)"], stage_rows)
     return (f"A real run of the default scenario ({station_days} station-days, PhaseNet + STA/LTA × PyOcto + GaMMA), "

@@ -124,6 +124,10 @@ def test_pick_day_picks_every_station_day_once_and_reuses_unchanged_ones(tmp_pat
     assert [p.read_bytes() for p in outputs["out_station_picks"]] == per_station
     assert io.read_table(outputs["out_status"]).equals(status)
 
+    ahead = pick_day(raws, DAY, {"type": "stalta"}, "stalta", **{**outputs, "cache_dir": tmp_path / "cache2"},
+                     preprocess_workers=3)  # three station-days preprocessed ahead (a GPU job's way)
+    pd.testing.assert_frame_equal(ahead, first)
+
     caplog.clear()
     write_raw(raw_dir, "BBB", 3)  # one station-day replaced by other data
     pick_day(raws, DAY, {"type": "stalta"}, "stalta", **outputs)
@@ -151,3 +155,16 @@ def test_pick_day_loads_a_seisbench_model_once_for_the_whole_day(tmp_path, monke
     assert loads == [1]
     picks = io.read_table(tmp_path / "day.parquet")
     assert sorted(picks.groupby("station").size().items()) == [("AAA", 2), ("BBB", 2), ("CCC", 2)]
+
+
+def test_on_a_gpu_all_cores_but_one_preprocess_ahead(monkeypatch):
+    import torch
+
+    from quakesnake import day_picking, picking
+
+    phasenet = picking.picker_settings({"type": "seisbench", "model": "PhaseNet", "device": "auto"})
+    assert day_picking._preprocess_workers(phasenet, 8) == 1  # no CUDA here: the CPU picks, one thread reads ahead
+    monkeypatch.setattr(picking, "resolve_device", lambda requested: torch.device("cuda"))
+    assert day_picking._preprocess_workers(phasenet, 8) == 7
+    assert day_picking._preprocess_workers(picking.picker_settings({"type": "stalta"}), 8) == 1
+    assert day_picking._preprocess_workers(phasenet, 1) == 1

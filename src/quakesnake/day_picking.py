@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,6 +47,21 @@ def station_code(path) -> tuple[str, str]:
     return network, station
 
 
+def _preprocess_workers(settings: dict, threads: int | None) -> int:
+    if settings["type"] != "seisbench" or not threads or threads < 2:
+        return 1
+    from quakesnake.picking import resolve_device
+
+    return threads - 1 if resolve_device(settings["device"]).type == "cuda" else 1
+
+
+def raw_station_days(status_path, station_picks_paths) -> list[Path]:
+    """The raw miniSEED of each station-day, in the order of its picks outputs: beside the day's
+    download status table, named as the picks (``NET.STA``)."""
+    folder = Path(status_path).parent
+    return [folder / (Path(path).name.removesuffix(".parquet") + ".mseed") for path in station_picks_paths]
+
+
 def status_row(day: str, network: str, station: str, record: dict) -> dict:
     """One row of a stage's status table; the details as JSON text."""
     details = {k: v for k, v in record.items() if k not in ("stage", "status", "reason", "input")}
@@ -55,13 +71,16 @@ def status_row(day: str, network: str, station: str, record: dict) -> dict:
 
 def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_picks, out_station_picks, out_status,
              cache_dir, preprocess_options: dict | None = None, margin_s: float = 0.0,
-             threads: int | None = None) -> pd.DataFrame:
+             threads: int | None = None, preprocess_workers: int | None = None) -> pd.DataFrame:
     """Preprocess and pick every raw station-day of ``day``; write the outputs; return the day's picks.
 
     ``raw_paths`` and ``out_station_picks`` are parallel lists (one raw miniSEED, 0 bytes for a
     station-day without data, and one picks table per station). ``cache_dir`` holds the
     content-keyed station-day results of this picker and day. ``threads`` is the torch thread
-    count of a SeisBench model on the CPU (the job's cores).
+    count of a SeisBench model on the CPU (the job's cores). ``preprocess_workers`` threads read
+    and preprocess the station-days ahead of the picker: by default one, and on a GPU all the
+    job's cores but one (there the model waits for preprocessing, ~1 s of CPU per station-day,
+    not the other way round).
     """
     settings = picker_settings(picker_cfg)
     options = preprocess_settings(preprocess_options or {})
@@ -88,12 +107,15 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
     tables, rows = [], []
     counts = {"cached": 0, "picked": 0, "skipped": 0}
     seconds = {"preprocess": 0.0, "pick": 0.0}
-    # one station-day ahead: the next one is read and preprocessed while this one is picked
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocess") as pool:
-        pending = pool.submit(prepare, raw_paths[0]) if raw_paths else None
+    if preprocess_workers is None:
+        preprocess_workers = _preprocess_workers(settings, threads)
+    # station-days ahead: the next ones are read and preprocessed while this one is picked
+    with ThreadPoolExecutor(max_workers=preprocess_workers, thread_name_prefix="preprocess") as pool:
+        pending = deque(pool.submit(prepare, path) for path in raw_paths[:preprocess_workers])
         for index, (raw, out) in enumerate(zip(raw_paths, out_station_picks)):
-            key, cached, stream, record = pending.result()
-            pending = pool.submit(prepare, raw_paths[index + 1]) if index + 1 < len(raw_paths) else None
+            key, cached, stream, record = pending.popleft().result()
+            if index + preprocess_workers < len(raw_paths):
+                pending.append(pool.submit(prepare, raw_paths[index + preprocess_workers]))
             network, station = station_code(raw)
             if cached:
                 copy_into_place(cached[".parquet"], out)
@@ -108,7 +130,7 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
                 else:
                     if model is None and settings["type"] == "seisbench":
                         model = load_model(settings)
-                        if threads:
+                        if threads and model.device.type == "cpu":
                             import torch
 
                             torch.set_num_threads(int(threads))

@@ -2,9 +2,8 @@
 
 One job per day rather than per station-day: a year of 150 stations is 365 jobs, not 54,750, and
 Snakemake's cost grows with the number of jobs (benchmarks/dag_scale.py). Inside the job the
-station-days are fetched ``workers`` at a time (threads: FDSN requests wait on the network, the
-synthetic generator and the SDS reader spend their time in NumPy/SciPy and libmseed, which
-release the GIL).
+station-days are fetched ``workers`` at a time (threads; at least 4 for FDSN, whose requests wait
+on the network).
 
 A station-day is written to a staging area (``staging_dir``, a
 :class:`quakesnake.cache.ContentCache` keyed by what selects its data) as soon as it arrives.
@@ -36,6 +35,7 @@ from quakesnake.sources import fdsn, sds, synthetic
 logger = logging.getLogger(__name__)
 
 STAGED_SUFFIXES = (".mseed", ".xml", ".json")
+FDSN_MIN_WORKERS = 4  # requests wait on the network, not on a core; more would be impolite to the servers
 # Settings that select which data a station-day holds; clients, timeouts and retries only say how
 # to get it, so changing them must not fetch again what is staged.
 SELECTION_KEYS = ("type", "networks", "stations", "locations", "channels", "sds_root", "inventory")
@@ -100,6 +100,8 @@ def download_day(source: dict, stations: list[dict], day: str, margin_s: float, 
         fdsn.write_station_day(result, paths[".mseed"], paths[".xml"], paths[".json"])
         return name, staging.put(name, key, paths, move=True)
 
+    if source["type"] == "fdsn":
+        workers = max(workers, FDSN_MIN_WORKERS)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="download") as pool:
         answers = list(pool.map(staged, stations))
     failures = [(name, answer) for name, answer in answers if isinstance(answer, Exception)]

@@ -130,9 +130,9 @@ def concat_tables(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-# Shard status: every per-shard stage that can meet "no data" or unusable data writes one small
-# JSON next to its product, so a shard that yields nothing is recorded with its reason instead of
-# failing the run (and a rerun does not ask the data centre again).
+# Shard status: every stage that can meet "no data" or unusable data records it per shard with its
+# reason instead of failing the run (and a rerun does not ask the data centre again): a JSON record
+# per station-day (write_shard_status), gathered by the day-level jobs into a status table per day.
 SHARD_STATUSES = ("ok", "no_data", "skipped")
 
 

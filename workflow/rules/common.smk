@@ -1,5 +1,6 @@
 # Helpers shared by the stage files (config validation, the shard table, input functions,
 # the final targets), so that each stage file holds only its rules.
+import os
 from pathlib import Path
 
 from quakesnake.config import validate_config
@@ -23,8 +24,41 @@ STATION_LIST = [STATION_RECORDS[(net, sta)] for net, sta in zip(STATIONS["networ
 
 
 def raw_waveforms(wildcards):
-    """The raw station-days of a day: what the pick and training jobs read."""
+    """The raw station-days of a day."""
     return [f"results/waveforms/{wildcards.day}/{code}.mseed" for code in SHARD_CODES]
+
+
+# Jobs share no file system (e.g. Ada cloud's S3 storage): every file a job reads must be an input.
+SHARED_FILESYSTEM = not workflow.storage_settings.default_storage_provider
+# A raw file touched this long after its day's status table was written was replaced since.
+REPLACED_AFTER_S = 2.0
+
+
+def day_waveforms(wildcards):
+    """What a day-level job that reads the raw station-days depends on: the day's download status
+    table, plus any raw station-day replaced or removed since the download wrote it.
+
+    Listing all of the day's 150 raw files would cost the DAG 150 producer look-ups per job, each
+    trying the download rule's outputs one by one (over a third of an OGS-sized dry run,
+    benchmarks/dag_scale.py); 150 stat calls cost a millisecond. A replaced file is listed from
+    then on, so Snakemake reruns the job whenever that file is newer than the job's outputs, and a
+    removed one makes the day download again.
+    """
+    status = f"results/waveforms/{wildcards.day}/status.csv"
+    if not SHARED_FILESYSTEM:
+        return [status, *raw_waveforms(wildcards)]
+    try:
+        written = os.stat(status).st_mtime
+    except FileNotFoundError:
+        return [status]
+    changed = []
+    for path in raw_waveforms(wildcards):
+        try:
+            if os.stat(path).st_mtime > written + REPLACED_AFTER_S:
+                changed.append(path)
+        except FileNotFoundError:
+            changed.append(path)
+    return [status, *changed]
 
 
 def neighbour_day_picks(wildcards):

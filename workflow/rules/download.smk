@@ -1,6 +1,7 @@
 # The download stage: one job per day fetches every station-day of the network (raw counts), the
 # day's StationXML and a status table ("ok" or "no_data" per station-day) from the configured
-# source: synthetic, fdsn or sds. Station-days arrive `threads` at a time.
+# source: synthetic, fdsn or sds. Station-days arrive `threads` at a time (fdsn: at least 4, as
+# requests wait on the network, not on a core).
 
 
 rule station_table:
@@ -56,7 +57,7 @@ rule download:
         source=lambda wildcards, output: {k: v for k, v in config["source"].items() if k != "eida_token"},
         margin_s=config["source"]["margin_s"],
         staging_dir="results/cache/waveforms",
-    threads: 2
+    threads: 1
     log:
         "logs/download/{day}.log",
     benchmark:

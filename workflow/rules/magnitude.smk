@@ -13,7 +13,7 @@ rule magnitude:
         stations="results/stations.csv",
         waveform_status="results/waveforms/{day}/status.csv",
         inventory="results/waveforms/{day}/inventory.xml",
-        waveforms=raw_waveforms if workflow.storage_settings.default_storage_provider else [],
+        waveforms=[] if SHARED_FILESYSTEM else raw_waveforms,
         corrections=[config["magnitude"]["station_corrections"]] if config["magnitude"]["station_corrections"] else [],
     output:
         events="results/magnitudes/{picker}/{associator}/{day}.parquet",

@@ -5,7 +5,8 @@
 
 rule pick:
     input:
-        waveforms=raw_waveforms,
+        # the day's status table (the raw files lie beside it) and any raw file replaced since
+        waveforms=day_waveforms,
     output:
         # the day's picks first: association asks for them (see the note in download.smk)
         picks="results/picks/{picker}/{day}.parquet",
@@ -16,7 +17,7 @@ rule pick:
         preprocess=config["preprocess"],
         margin_s=config["source"]["margin_s"],
         cache_dir=lambda wildcards: f"results/cache/picks/{wildcards.picker}/{wildcards.day}",
-    threads: 2
+    threads: 1  # a job per core packs a workstation best; a GPU node's profile gives it 8
     resources:
         gpu=lambda wildcards: int(config["pickers"][wildcards.picker]["type"] == "seisbench" and config["pickers"][wildcards.picker].get("device", "auto").startswith("cuda")),
     log:

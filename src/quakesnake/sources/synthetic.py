@@ -90,6 +90,7 @@ Configuration (the workflow's ``synthetic:`` block; :data:`DEFAULTS` holds every
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -1047,6 +1048,16 @@ def _instrument_transfer(freq: np.ndarray) -> np.ndarray:
     return transfer
 
 
+@functools.lru_cache(maxsize=2)
+def _day_transfer(n_fft: int) -> np.ndarray:
+    """:func:`_instrument_transfer` on the rfft grid of ``n_fft`` samples, complex64: the same for
+    every station-day of a run, so a download job that synthesises a whole day computes it once
+    (0.6 s of the 4.6 s a station-day takes). Read-only: callers multiply it into new arrays."""
+    transfer = _instrument_transfer(scipy.fft.rfftfreq(n_fft, 1.0 / SAMPLING_RATE_HZ)).astype(np.complex64)
+    transfer.flags.writeable = False
+    return transfer
+
+
 def _location(station: pd.Series) -> str:
     location = station.get("location", "")
     return "" if location is None or (isinstance(location, float) and math.isnan(location)) else str(location)
@@ -1080,9 +1091,10 @@ def station_inventory(station: pd.Series) -> Inventory:
 def _gaussian_spectrum(rng: np.random.Generator, psd: np.ndarray, n: int) -> np.ndarray:
     """rfft of a length-``n`` real Gaussian series with one-sided PSD ``psd`` (units²/Hz)."""
     scale = np.sqrt(psd * n * SAMPLING_RATE_HZ / 4.0).astype(np.float32)
-    real = rng.standard_normal(len(psd), dtype=np.float32)
-    imag = rng.standard_normal(len(psd), dtype=np.float32)
-    return (real + 1j * imag) * scale
+    spectrum = np.empty(len(psd), dtype=np.complex64)  # filled part by part: no complex temporaries
+    spectrum.real = rng.standard_normal(len(psd), dtype=np.float32) * scale
+    spectrum.imag = rng.standard_normal(len(psd), dtype=np.float32) * scale
+    return spectrum
 
 
 def synthesize_station_day(cfg: dict, station: pd.Series, day: str, arrivals: pd.DataFrame,
@@ -1101,7 +1113,7 @@ def synthesize_station_day(cfg: dict, station: pd.Series, day: str, arrivals: pd
     npts = int(round((duration_s + 2 * margin_s) * SAMPLING_RATE_HZ))
     n_fft = scipy.fft.next_fast_len(npts, real=True)
     freq = scipy.fft.rfftfreq(n_fft, 1.0 / SAMPLING_RATE_HZ)
-    transfer = _instrument_transfer(freq).astype(np.complex64)
+    transfer = _day_transfer(n_fft)
     noise = station_day_noise(cfg, network, code, start_of_day)
     stationary_psd = noise.stationary_psd(freq)
     cultural_psd = noise.cultural_psd(freq)
