@@ -39,7 +39,8 @@ def to_datetime64(values) -> pd.Series | pd.Timestamp:
         series = pd.Series(values)
         if series.dtype == object and len(series) and hasattr(series.iloc[0], "datetime"):
             series = series.map(lambda t: t.datetime)
-        out = pd.to_datetime(series, utc=True, format="ISO8601" if series.dtype == object else None)
+        text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+        out = pd.to_datetime(series, utc=True, format="ISO8601" if text else None)
         return out.dt.tz_convert(None).astype("datetime64[ns]")
     if hasattr(values, "datetime"):
         values = values.datetime
@@ -73,7 +74,9 @@ def read_table(path, columns: list[str] | None = None) -> pd.DataFrame:
         raise TableError(f"{path}: cannot read table ({exc})") from exc
     if columns:
         require_columns(frame, columns, path)
-    if "time" in frame.columns and not np.issubdtype(frame["time"].dtype, np.datetime64):
+    # pandas' own test: np.issubdtype raises on extension dtypes (pandas' "string", the default
+    # string dtype from pandas 3 on)
+    if "time" in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame["time"].dtype):
         try:
             frame["time"] = to_datetime64(frame["time"])
         except Exception as exc:
@@ -91,7 +94,7 @@ def write_table(frame: pd.DataFrame, path) -> None:
     if path.suffix == ".csv":
         out = frame.copy()
         for col in out.columns:
-            if np.issubdtype(out[col].dtype, np.datetime64):
+            if pd.api.types.is_datetime64_any_dtype(out[col].dtype):
                 out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         out.to_csv(tmp, index=False)
     else:
