@@ -164,7 +164,7 @@ def test_on_a_gpu_all_cores_but_one_preprocess_ahead(monkeypatch):
 
     phasenet = picking.picker_settings({"type": "seisbench", "model": "PhaseNet", "device": "auto"})
     assert day_picking._preprocess_workers(phasenet, 8) == 1  # no CUDA here: the CPU picks, one thread reads ahead
-    monkeypatch.setattr(picking, "resolve_device", lambda requested: torch.device("cuda"))
+    monkeypatch.setattr(day_picking, "resolve_device", lambda requested: torch.device("cuda"))
     assert day_picking._preprocess_workers(phasenet, 8) == 7
     assert day_picking._preprocess_workers(picking.picker_settings({"type": "stalta"}), 8) == 1
     assert day_picking._preprocess_workers(phasenet, 1) == 1

@@ -417,7 +417,7 @@ def test_shard_status_table_lists_every_shard_and_stage(tmp_path):
 
 
 def test_shard_status_table_reads_the_stages_day_tables(tmp_path):
-    from quakesnake.day_picking import STATUS_COLUMNS
+    STATUS_COLUMNS = io.SHARD_STATUS_TABLE_COLUMNS
 
     download = pd.DataFrame([["2024-01-01", "XX", "BBB", "download", "no_data", "no data at any data centre", "{}"],
                              ["2024-01-01", "XX", "AAA", "download", "ok", "synthetic scenario", "{}"]],

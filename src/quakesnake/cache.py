@@ -75,10 +75,6 @@ class ContentCache:
             stored[suffix] = target
         return stored
 
-    def drop(self, name: str, key: str, suffixes: tuple[str, ...]) -> None:
-        for suffix in suffixes:
-            self.path(name, key, suffix).unlink(missing_ok=True)
-
 
 def copy_into_place(source, target) -> None:
     """Copy ``source`` to ``target`` atomically (temporary name, then rename)."""

@@ -6,7 +6,7 @@ CPU, more on a GPU node, against ~3 s of picking per station-day; benchmarks/pic
 and a GPU keeps the model resident for all of the day's station-days. Preprocessing happens
 here, in memory (:func:`quakesnake.preprocess.preprocess_station_day`): the float copy of a
 station-day is ~3.3 times its Steim2-compressed raw counts and never touches the disk; the next
-station-day is read and preprocessed in a second thread while the model picks the current one.
+station-days are read and preprocessed in other threads while the model picks the current one.
 
 "Rerun only the changed station-day" stays true inside the day job: each station-day's picks and
 preprocessing status are kept in a :class:`quakesnake.cache.ContentCache` under a key of the raw
@@ -32,26 +32,17 @@ import pandas as pd
 from quakesnake import io
 from quakesnake.cache import ContentCache, content_key, copy_into_place, file_digest
 from quakesnake.merge import merge_station_picks
-from quakesnake.picking import empty_picks, load_model, pick_stream, picker_settings, weights_identity
+from quakesnake.picking import empty_picks, load_model, pick_stream, picker_settings, resolve_device, weights_identity
 from quakesnake.preprocess import preprocess_settings, preprocess_station_day
 
 logger = logging.getLogger(__name__)
 
-STATUS_COLUMNS = ["day", "network", "station", "stage", "status", "reason", "details"]
 CACHE_SUFFIXES = (".parquet", ".json")
-
-
-def station_code(path) -> tuple[str, str]:
-    """(network, station) of a shard file named ``NET.STA.<suffix>``."""
-    network, station = Path(path).name.split(".")[:2]
-    return network, station
 
 
 def _preprocess_workers(settings: dict, threads: int | None) -> int:
     if settings["type"] != "seisbench" or not threads or threads < 2:
         return 1
-    from quakesnake.picking import resolve_device
-
     return threads - 1 if resolve_device(settings["device"]).type == "cuda" else 1
 
 
@@ -60,13 +51,6 @@ def raw_station_days(status_path, station_picks_paths) -> list[Path]:
     download status table, named as the picks (``NET.STA``)."""
     folder = Path(status_path).parent
     return [folder / (Path(path).name.removesuffix(".parquet") + ".mseed") for path in station_picks_paths]
-
-
-def status_row(day: str, network: str, station: str, record: dict) -> dict:
-    """One row of a stage's status table; the details as JSON text."""
-    details = {k: v for k, v in record.items() if k not in ("stage", "status", "reason", "input")}
-    return {"day": day, "network": network, "station": station, "stage": record["stage"], "status": record["status"],
-            "reason": record.get("reason", ""), "details": json.dumps(details, sort_keys=True, default=str)}
 
 
 def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_picks, out_station_picks, out_status,
@@ -94,7 +78,7 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
 
     def prepare(path: Path):
         """Key, cached entry or (preprocessed stream, status record) of one station-day."""
-        network, station = station_code(path)
+        network, station = io.shard_code(path)
         key = content_key("pick", file_digest(path), identity)
         cached = cache.get(f"{network}.{station}", key, CACHE_SUFFIXES)
         if cached:
@@ -116,7 +100,7 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
             key, cached, stream, record = pending.popleft().result()
             if index + preprocess_workers < len(raw_paths):
                 pending.append(pool.submit(prepare, raw_paths[index + preprocess_workers]))
-            network, station = station_code(raw)
+            network, station = io.shard_code(raw)
             if cached:
                 copy_into_place(cached[".parquet"], out)
                 record = json.loads(cached[".json"].read_text())
@@ -148,11 +132,11 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
                 logger.info("%s.%s %s: %d P and %d S picks (%s)", network, station, day, (picks["phase"] == "P").sum(),
                             (picks["phase"] == "S").sum(), picker_name)
             tables.append(picks)
-            rows.append(status_row(day, network, station, record))
+            rows.append(io.shard_status_row(day, network, station, record))
 
     day_picks = merge_station_picks(tables) if tables else io.empty_table(io.PICK_COLUMNS)
     io.write_table(day_picks, out_picks)
-    io.write_table(pd.DataFrame(rows, columns=STATUS_COLUMNS), out_status)
+    io.write_table(pd.DataFrame(rows, columns=io.SHARD_STATUS_TABLE_COLUMNS), out_status)
     logger.info(
         "%s %s: %d station-days, %d picked, %d without usable data, %d unchanged (from the cache %s); "
         "preprocessing %.1f s, picking %.1f s; %d picks", picker_name, day, len(raw_paths), counts["picked"],

@@ -29,7 +29,6 @@ import pandas as pd
 
 from quakesnake import io
 from quakesnake.cache import ContentCache, content_key, file_digest
-from quakesnake.day_picking import STATUS_COLUMNS, station_code, status_row
 from quakesnake.sources import fdsn, sds, synthetic
 
 logger = logging.getLogger(__name__)
@@ -113,30 +112,21 @@ def download_day(source: dict, stations: list[dict], day: str, margin_s: float, 
 
     rows, inventory = [], obspy.Inventory(networks=[])
     for (name, files), out in zip(answers, out_waveforms):
-        network, station = station_code(out)
+        network, station = io.shard_code(out)
         record = json.loads(files[".json"].read_text())
-        rows.append(status_row(day, network, station, record))
+        rows.append(io.shard_status_row(day, network, station, record))
         if files[".xml"].stat().st_size:
             inventory += obspy.read_inventory(str(files[".xml"]), format="STATIONXML")
-    _write_inventory(inventory, out_inventory)
+    fdsn._atomic_write(out_inventory, lambda tmp: inventory.write(str(tmp), format="STATIONXML")
+                       if len(inventory.networks) else tmp.write_bytes(b""))
     for (name, files), out in zip(answers, out_waveforms):
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(files[".mseed"], out)
         for suffix in (".xml", ".json"):
             files[suffix].unlink(missing_ok=True)
-    table = pd.DataFrame(rows, columns=STATUS_COLUMNS)
+    table = pd.DataFrame(rows, columns=io.SHARD_STATUS_TABLE_COLUMNS)
     io.write_table(table, out_status)
     counts = table["status"].value_counts().to_dict()
     logger.info("%s: %d station-days (%s)", day, len(table), ", ".join(f"{n} {s}" for s, n in counts.items()))
     return table
 
-
-def _write_inventory(inventory: obspy.Inventory, path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    if len(inventory.networks):
-        inventory.write(str(partial), format="STATIONXML")
-    else:
-        partial.write_bytes(b"")
-    os.replace(partial, path)

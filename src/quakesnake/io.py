@@ -164,6 +164,21 @@ def read_shard_status(path) -> dict:
 
 
 SHARD_STATUS_COLUMNS = ["day", "network", "station", "stage", "status", "reason"]
+# a stage's status table of one day: the columns above and the record's details as JSON text
+SHARD_STATUS_TABLE_COLUMNS = [*SHARD_STATUS_COLUMNS, "details"]
+
+
+def shard_code(path) -> tuple[str, str]:
+    """(network, station) of a shard file named ``NET.STA.<suffix>`` (``.mseed``, ``.status.json``...)."""
+    network, station = Path(path).name.split(".")[:2]
+    return network, station
+
+
+def shard_status_row(day: str, network: str, station: str, record: dict) -> dict:
+    """One row of a stage's status table of a day, from a shard status record."""
+    details = {k: v for k, v in record.items() if k not in ("stage", "status", "reason", "input")}
+    return {"day": day, "network": network, "station": station, "stage": record["stage"], "status": record["status"],
+            "reason": record.get("reason", ""), "details": json.dumps(details, sort_keys=True, default=str)}
 
 
 def shard_status_table(paths) -> pd.DataFrame:
@@ -178,7 +193,7 @@ def shard_status_table(paths) -> pd.DataFrame:
     for path in map(Path, paths):
         if path.suffix == ".json":
             record = read_shard_status(path)
-            network, _, station = path.name.removesuffix(".status.json").partition(".")
+            network, station = shard_code(path)
             rows.append([path.parent.name, network, station, record.get("stage", ""), record["status"],
                          record.get("reason", "")])
             continue

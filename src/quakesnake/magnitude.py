@@ -279,7 +279,7 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
     tables = []
     for waveform_path, inventory_path in shards:
         waveform_path = Path(waveform_path)
-        network, code = waveform_path.name.rsplit(".", 2)[:2]
+        network, code = io.shard_code(waveform_path)
         station_picks = by_station.get((network, code))
         if station_picks is None:
             continue
@@ -300,7 +300,7 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
 
 
 def _read_shard(waveform_path: Path, inventory_path) -> tuple[obspy.Stream, obspy.Inventory]:
-    network, code = waveform_path.name.split(".")[:2]
+    network, code = io.shard_code(waveform_path)
     if isinstance(inventory_path, obspy.Inventory):
         inventory = inventory_path.select(network=network, station=code)
         if not len(inventory.networks):

@@ -448,7 +448,8 @@ def _noise_scale(segments) -> float:
     for tr in segments:
         data = tr.data.astype(np.float64) if tr.data.dtype.kind != "f" else tr.data
         if data.size > 1:
-            diffs.append(np.abs(data[1::stride] - data[:-1:stride][: data[1::stride].size]))
+            later = data[1::stride]
+            diffs.append(np.abs(later - data[:-1:stride][: later.size]))
     if not diffs:
         return 0.0
     scale = 1.4826 * float(np.median(np.concatenate(diffs)))

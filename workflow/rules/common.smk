@@ -34,23 +34,22 @@ SHARED_FILESYSTEM = not workflow.storage_settings.default_storage_provider
 REPLACED_AFTER_S = 2.0
 
 
-def day_waveforms(wildcards):
-    """What a day-level job that reads the raw station-days depends on: the day's download status
-    table, plus any raw station-day replaced or removed since the download wrote it.
+def replaced_waveforms(wildcards):
+    """The raw station-days of a day that a day-level job reading them must list besides the day's
+    download status table: those replaced or removed since the download wrote it.
 
     Listing all of the day's 150 raw files would cost the DAG 150 producer look-ups per job, each
     trying the download rule's outputs one by one (over a third of an OGS-sized dry run,
     benchmarks/dag_scale.py); 150 stat calls cost a millisecond. A replaced file is listed from
     then on, so Snakemake reruns the job whenever that file is newer than the job's outputs, and a
-    removed one makes the day download again.
+    removed one makes the day download again. Without a shared file system every file is listed.
     """
-    status = f"results/waveforms/{wildcards.day}/status.csv"
     if not SHARED_FILESYSTEM:
-        return [status, *raw_waveforms(wildcards)]
+        return raw_waveforms(wildcards)
     try:
-        written = os.stat(status).st_mtime
+        written = os.stat(f"results/waveforms/{wildcards.day}/status.csv").st_mtime
     except FileNotFoundError:
-        return [status]
+        return []
     changed = []
     for path in raw_waveforms(wildcards):
         try:
@@ -58,7 +57,7 @@ def day_waveforms(wildcards):
                 changed.append(path)
         except FileNotFoundError:
             changed.append(path)
-    return [status, *changed]
+    return changed
 
 
 def neighbour_day_picks(wildcards):

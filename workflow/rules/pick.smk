@@ -6,7 +6,8 @@
 rule pick:
     input:
         # the day's status table (the raw files lie beside it) and any raw file replaced since
-        waveforms=day_waveforms,
+        waveform_status="results/waveforms/{day}/status.csv",
+        replaced=replaced_waveforms,
     output:
         # the day's picks first: association asks for them (see the note in download.smk)
         picks="results/picks/{picker}/{day}.parquet",
