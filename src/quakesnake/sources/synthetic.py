@@ -1051,8 +1051,8 @@ def _instrument_transfer(freq: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=2)
 def _day_transfer(n_fft: int) -> np.ndarray:
     """:func:`_instrument_transfer` on the rfft grid of ``n_fft`` samples, complex64: the same for
-    every station-day of a run, so a download job that synthesises a whole day computes it once
-    (0.6 s of the 4.6 s a station-day takes). Read-only: callers multiply it into new arrays."""
+    every station-day of a run, so a download job that synthesises a whole day computes it once.
+    Read-only: callers multiply it into new arrays."""
     transfer = _instrument_transfer(scipy.fft.rfftfreq(n_fft, 1.0 / SAMPLING_RATE_HZ)).astype(np.complex64)
     transfer.flags.writeable = False
     return transfer
