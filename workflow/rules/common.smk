@@ -40,7 +40,7 @@ def replaced_waveforms(wildcards):
 
     Listing all of the day's 150 raw files would cost the DAG 150 producer look-ups per job, each
     trying the download rule's outputs one by one (the OGS-sized dry run of benchmarks/dag_scale.py
-    took 22.1 s so, 12.9 s with this); a stat call per file is far cheaper. A replaced file is listed from
+    took 22.1 s so, 11.6 s with this); a stat call per file is far cheaper. A replaced file is listed from
     then on, so Snakemake reruns the job whenever that file is newer than the job's outputs, and a
     removed one makes the day download again. Without a shared file system every file is listed.
     """
