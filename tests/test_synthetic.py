@@ -8,6 +8,7 @@ import numpy as np
 import obspy
 import pandas as pd
 import pytest
+import scipy.fft
 import scipy.signal
 
 from quakesnake import io
@@ -468,3 +469,28 @@ def test_twin_of_the_ogs_catalog(shared_dir, cache_dir):
     assert set(truth_picks["station"]) <= set(stations["station"])
     stream, inventory = synthesize_station_day(cfg, stations.iloc[0], str(day.date()), scenario.arrivals, duration_s=600)
     assert len(stream) >= 3 and inventory[0].code == stations.iloc[0]["network"]
+
+
+@pytest.mark.parametrize("n, cycles", [(1000, 1), (1200, 2), (86, 3)])
+def test_daylight_modulation_in_the_spectrum_equals_the_product_in_time(n, cycles):
+    rng = np.random.default_rng(n)
+    series = rng.standard_normal(n).astype(np.float32)
+    curve = (2.0, -1.0, 0.7)
+    samples = np.arange(n)
+    expected = series * (curve[0] + curve[1] * np.cos(2 * np.pi * cycles * samples / n + curve[2]))
+    modulated = synthetic._daylight_modulated(np.fft.rfft(series).astype(np.complex64), curve, cycles)
+    np.testing.assert_allclose(np.fft.irfft(modulated, n), expected, atol=2e-5)
+
+
+def test_stretched_day_night_cycle_of_a_day_window_stays_near_the_24_h_model():
+    noise = station_day_noise(resolve_config({}), "SY", "S001", DAY)
+    margin_s, npts = 60.0, 8_652_000
+    n_fft = scipy.fft.next_fast_len(npts, real=True)
+    cycles = synthetic._daylight_cycles(n_fft)
+    assert cycles == 1
+    mean, amplitude, phase = synthetic._daylight_curve(noise, margin_s, n_fft, cycles)
+    samples = np.arange(0, npts, 6000)
+    stretched = mean + amplitude * np.cos(2 * np.pi * cycles * samples / n_fft + phase)
+    model = noise.daylight_factor(samples / 100.0 - margin_s)
+    assert np.max(np.abs(stretched / model - 1)) < 0.04  # 2.0 % at the window ends (3:1 day/night, matched at noon)
+    assert synthetic._daylight_cycles(scipy.fft.next_fast_len(3600 * 100, real=True)) == 0

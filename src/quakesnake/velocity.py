@@ -18,12 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import obspy
-import obspy.taup
 import pandas as pd
-from obspy.taup import TauPyModel
-from obspy.taup.seismic_phase import SeismicPhase
-from obspy.taup.taup_create import build_taup_model
-from scipy.interpolate import RegularGridInterpolator
 
 LAYER_COLUMNS = ["depth_km", "vp_km_s", "vs_km_s", "rho_g_cm3"]
 
@@ -45,7 +40,8 @@ TAUP_PHASES = {"P": ["p", "P", "Pn"], "S": ["s", "S", "Sn"]}
 MANTLE_VP_KM_S = 7.6
 # The layers' half-space reaches at least this deep before the reference mantle takes over.
 MIN_HALF_SPACE_BASE_KM = 100.0
-REFERENCE_MODEL = Path(obspy.taup.__file__).parent / "data" / "ak135f_no_mud.nd"
+# found without importing obspy.taup, which loads matplotlib.pyplot (0.5 s in every job that only reads layers)
+REFERENCE_MODEL = Path(obspy.__file__).parent / "taup" / "data" / "ak135f_no_mud.nd"
 EARTH_RADIUS_KM = 6371.0
 # Bump when the grid computation changes so stale cache files are not reused.
 CACHE_VERSION = 1
@@ -153,7 +149,7 @@ def layers_to_nd(layers: pd.DataFrame) -> str:
     return "\n".join(lines + reference_lines) + "\n"
 
 
-def _first_arrival_times(phases: list[SeismicPhase], distance_rad: np.ndarray) -> np.ndarray:
+def _first_arrival_times(phases: list, distance_rad: np.ndarray) -> np.ndarray:
     """Earliest arrival over all branches of ``phases`` at each distance (s; inf where none).
 
     TauP's own ``calc_time`` refines every branch by shooting rays (~2 ms per call); here each
@@ -203,6 +199,8 @@ class TravelTimeTable:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "quakesnake-traveltimes"
         self.surface_vp_km_s = float(self.layers["vp_km_s"].iloc[0])
         self.surface_vs_km_s = float(self.layers["vs_km_s"].iloc[0])
+        from scipy.interpolate import RegularGridInterpolator  # 0.4 s: only where a table is used
+
         grids = self._load_or_build()
         distance, depth = np.meshgrid(self.distances_km, self.depths_km, indexing="ij")
         radius = np.hypot(distance, depth)
@@ -244,6 +242,11 @@ class TravelTimeTable:
         return grids
 
     def _build(self) -> dict[str, np.ndarray]:
+        # TauP is imported here, where a grid is built, not by every job that imports this module
+        from obspy.taup import TauPyModel
+        from obspy.taup.seismic_phase import SeismicPhase
+        from obspy.taup.taup_create import build_taup_model
+
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.cache_dir) as workdir:
             nd_path = Path(workdir) / "layers.nd"
