@@ -1,4 +1,4 @@
-from quakesnake.day_picking import pick_day, raw_station_days
+from quakesnake.picking import pick_day, raw_station_days
 from quakesnake.runner import logged
 
 with logged(snakemake):

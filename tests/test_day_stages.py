@@ -10,7 +10,7 @@ import pytest
 
 from quakesnake import download, io
 from quakesnake.cache import ContentCache, content_key
-from quakesnake.day_picking import pick_day
+from quakesnake.picking import pick_day
 from quakesnake.sources.fdsn import StationDay
 from test_picking import event_stream
 
@@ -140,7 +140,7 @@ def test_pick_day_picks_every_station_day_once_and_reuses_unchanged_ones(tmp_pat
 
 
 def test_pick_day_loads_a_seisbench_model_once_for_the_whole_day(tmp_path, monkeypatch):
-    import quakesnake.day_picking as day_picking
+    from quakesnake.picking import shards as day_picking
     from test_picking import ENVELOPE, EnvelopePicker
 
     loads = []
@@ -160,7 +160,8 @@ def test_pick_day_loads_a_seisbench_model_once_for_the_whole_day(tmp_path, monke
 def test_on_a_gpu_all_cores_but_one_preprocess_ahead(monkeypatch):
     import torch
 
-    from quakesnake import day_picking, picking
+    from quakesnake import picking
+    from quakesnake.picking import shards as day_picking
 
     phasenet = picking.picker_settings({"type": "seisbench", "model": "PhaseNet", "device": "auto"})
     assert day_picking._preprocess_workers(phasenet, 8) == 1  # no CUDA here: the CPU picks, one thread reads ahead

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import obspy
@@ -11,7 +12,6 @@ import pytest
 from quakesnake import io
 from quakesnake.picking import (
     PickerConfigError,
-    aic_curve,
     annotate_stream,
     default_batch_size,
     load_model,
@@ -21,8 +21,9 @@ from quakesnake.picking import (
     picker_settings,
     resolve_device,
     resolve_dtype,
-    resolve_screen_dtype,
 )
+from quakesnake.picking.screen import resolve_screen_dtype
+from quakesnake.picking.stalta import aic_curve
 
 torch = pytest.importorskip("torch")
 sbm = pytest.importorskip("seisbench.models")
@@ -343,12 +344,12 @@ def test_picks_do_not_depend_on_the_thread_count():
 
 
 def test_screen_errors_beyond_the_margin_fall_back_to_full_precision(monkeypatch, caplog):
-    from quakesnake import picking
+    from quakesnake.picking import windows
 
     model = EnvelopePicker().eval()
     stream = event_stream(SPARSE_EVENTS, seconds=1500)
     fp32 = pick_stream(stream, {**ENVELOPE, "screen": "none"}, model=model)
-    original = picking._fast_copy
+    original = windows.fast_copy
 
     class Distorted(torch.nn.Module):  # a screening pass 20 % off: far beyond its margin
         def __init__(self, inner):
@@ -363,7 +364,7 @@ def test_screen_errors_beyond_the_margin_fall_back_to_full_precision(monkeypatch
         copy = original(model, dtype)
         return Distorted(copy) if dtype == torch.bfloat16 else copy
 
-    monkeypatch.setattr(picking, "_fast_copy", distorted)
+    monkeypatch.setattr(windows, "fast_copy", distorted)
     with caplog.at_level(logging.WARNING, logger="quakesnake.picking"):
         screened = pick_stream(stream, {**ENVELOPE, "screen": "bf16"}, model=model)
     assert "exceeds half the margin" in caplog.text
@@ -399,7 +400,7 @@ def test_unmerged_gaps_and_other_rates_are_left_to_classify(caplog):
 def test_triggers_on_the_stretches_equal_obspys_trigger_on_the_whole_curve():
     from obspy.signal.trigger import trigger_onset
 
-    from quakesnake.picking import _triggers
+    from quakesnake.picking.windows import triggers as _triggers
 
     rng = np.random.default_rng(7)
     for trial in range(200):
@@ -412,7 +413,7 @@ def test_triggers_on_the_stretches_equal_obspys_trigger_on_the_whole_curve():
 
 
 def test_fast_copy_folds_batchnorm_and_moves_transposed_biases():
-    from quakesnake.picking import _fast_copy
+    from quakesnake.picking.fast_model import fast_copy as _fast_copy
 
     torch.manual_seed(5)
     for model in (sbm.PhaseNet().eval(), sbm.PhaseNetLight().eval()):
@@ -453,11 +454,11 @@ def test_screen_batch_size_and_engine_resolution_on_cpu():
 
 
 def test_pick_files_loads_the_model_once(tmp_path, monkeypatch):
-    from quakesnake import picking
+    from quakesnake.picking import shards
 
     model = EnvelopePicker().eval()
     loads = []
-    monkeypatch.setattr(picking, "load_model", lambda cfg: loads.append(cfg) or model)
+    monkeypatch.setattr(shards, "load_model", lambda cfg: loads.append(cfg) or model)
     jobs = []
     for number, arrivals in enumerate([[(60.0, 66.5)], [(100.0, 104.0)]]):
         source = tmp_path / f"XX.S{number}.mseed"
@@ -540,7 +541,7 @@ def test_picks_inside_dead_stretches_are_dropped():
     """A flat-lined or zero-filled stretch (every component constant for >= DEAD_RUN_S) is no data:
     a network's output there (its windows normalised by a zero spread, or a step into the flat
     part) is dropped; picks on live data, or where one component still records, stay."""
-    from quakesnake.picking import DEAD_RUN_S, _outside_dead_stretches
+    from quakesnake.picking.picks import DEAD_RUN_S, Pick, outside_dead_stretches as _outside_dead_stretches
 
     rate, start = 100.0, obspy.UTCDateTime("2024-01-01T00:00:00")
     live = np.random.default_rng(0).normal(0, 10, 6000)
@@ -550,7 +551,7 @@ def test_picks_inside_dead_stretches_are_dropped():
     n = obspy.Trace(np.concatenate([live, live[:4000]]), header={**z.stats, "channel": "EHN"})
 
     def row(station, seconds):
-        return ("XX", station, "", "S", (start + seconds).ns, 0.9)
+        return Pick("XX", station, "", "S", (start + seconds).ns, 0.9)
 
     rows = [row("A", 30.0), row("A", 75.0), row("A", 95.0)]
     assert _outside_dead_stretches(rows, obspy.Stream([z])) == [rows[0], rows[2]]
@@ -562,3 +563,30 @@ def test_picks_inside_dead_stretches_are_dropped():
     assert _outside_dead_stretches([row("A", 60.2)], obspy.Stream([short])) == [row("A", 60.2)]
     # other stations are untouched
     assert _outside_dead_stretches([row("B", 75.0)], obspy.Stream([z])) == [row("B", 75.0)]
+
+
+def test_the_installed_seisbench_has_every_internal_the_window_pipeline_uses():
+    from types import SimpleNamespace
+
+    from quakesnake.picking import seisbench_adapter
+
+    seisbench_adapter.check_compatible()  # the installed SeisBench
+    model = sbm.PhaseNet()
+    argdict = dict(model.default_args)
+    assert seisbench_adapter.grouping(model) == "instrument"
+    assert 0 <= seisbench_adapter.window_overlap(model, argdict) < model.in_samples
+    assert seisbench_adapter.annotate_argument(model, argdict, "stacking") in ("avg", "max")
+    assert seisbench_adapter.has_default_classify_aggregate(model)
+    assert seisbench_adapter.phase_labels(model) == ["P", "S"]
+    assert "PhaseNet" in seisbench_adapter.waveform_model_classes()
+
+    # a SeisBench that renamed an internal fails loudly, naming it and the tested range
+    stand_in = SimpleNamespace(WaveformModel=SimpleNamespace(**{
+        name: getattr(sbm.WaveformModel, name) for name in ("annotate_batch_pre", "annotate_batch_post", "classify",
+                                                           "annotate", "_argdict_get_with_default")}),
+        PhaseNet=sbm.PhaseNet, EQTransformer=sbm.EQTransformer)
+    with pytest.raises(seisbench_adapter.SeisBenchIncompatible, match=r"WaveformModel\._get_overlap.*seisbench>=0\.12\.6,<0\.13"):
+        seisbench_adapter.check_compatible(stand_in)
+    # the range it names is the one pyproject.toml pins
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert f'"seisbench{seisbench_adapter.TESTED_RANGE}"' in pyproject

@@ -358,12 +358,9 @@ def _class_of_saved_model(path: Path) -> str:
     A saved model's JSON holds its arguments but not its class, so the class is read from where
     it lives: ``.../phasenetlight/ethz.json.v2`` or a directory ``.../PhaseNet/`` holding the pair.
     """
-    import seisbench.models as sbm
+    from quakesnake.picking.seisbench_adapter import waveform_model_classes
 
-    classes = {
-        name.lower(): name for name, obj in vars(sbm).items()
-        if isinstance(obj, type) and issubclass(obj, sbm.WaveformModel) and obj is not sbm.WaveformModel
-    }
+    classes = {name.lower(): name for name in waveform_model_classes()}
     for folder in (path, path.parent) if path.is_dir() else (path.parent,):
         if folder.name.lower() in classes:
             return classes[folder.name.lower()]

@@ -290,11 +290,11 @@ def load_datasets(dataset_dirs: list):
 
 def build_model(settings: dict):
     """A fresh model of ``settings['model']`` or one loaded from ``settings['init_weights']``."""
-    from quakesnake import picking
+    from quakesnake.picking.models import load_weights, model_class_named
 
-    model_class = picking._model_class(settings["model"])
+    model_class = model_class_named(settings["model"])
     if settings["init_weights"]:
-        return picking._load_weights(model_class, str(settings["init_weights"]), None)
+        return load_weights(model_class, str(settings["init_weights"]), None)
     return model_class(**settings["model_args"])
 
 

@@ -1,6 +1,6 @@
 # The pick stage: one job per picker and day preprocesses each raw station-day in memory and picks
 # it, with one model load for the whole day; unchanged station-days come from a content-keyed
-# cache (quakesnake.day_picking), so replacing one station-day repicks only that one.
+# cache (quakesnake.picking.shards), so replacing one station-day repicks only that one.
 
 
 rule pick:

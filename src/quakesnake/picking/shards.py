@@ -1,4 +1,5 @@
-"""The pick stage: every station-day of one day, preprocessed in memory and picked by one picker.
+"""The shard I/O of the pick stage: every station-day of one day, preprocessed in memory and
+picked by one picker (:func:`pick_day`).
 
 One job per (picker, day) instead of one per station-day and picker: the process starts, imports
 torch and SeisBench and loads the model once for the whole network-day (3.2 s per process on a
@@ -17,6 +18,9 @@ there and picks only the changed one.
 Outputs: the day's picks of every station (``out_picks``, what association reads), one picks table
 per station-day (``out_station_picks``, the shard targets) and a table of the preprocessing status
 of each station-day (``out_status``: ``ok`` or ``skipped`` and the reason).
+
+:func:`pick_file` and :func:`pick_files` pick already preprocessed miniSEED files (tests,
+benchmarks, the training and evaluation tools).
 """
 from __future__ import annotations
 
@@ -27,12 +31,16 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import obspy
 import pandas as pd
 
 from quakesnake import io
 from quakesnake.cache import ContentCache, content_key, copy_into_place, file_digest
 from quakesnake.merge import merge_station_picks
-from quakesnake.picking import empty_picks, load_model, pick_stream, picker_settings, resolve_device, weights_identity
+from quakesnake.picking.models import load_model, resolve_device, weights_identity
+from quakesnake.picking.picks import empty_picks, picks_table
+from quakesnake.picking.settings import picker_settings
+from quakesnake.picking.stream import pick_stream
 from quakesnake.preprocess import preprocess_settings, preprocess_station_day
 
 logger = logging.getLogger(__name__)
@@ -143,3 +151,46 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
         counts["skipped"], counts["cached"], cache.root, seconds["preprocess"], seconds["pick"], len(day_picks))
     return day_picks
 
+
+
+
+def pick_files(jobs, picker_cfg: dict, picker_name: str, model=None) -> list[pd.DataFrame]:
+    """:func:`pick_file` for several (in_mseed, out_parquet, day) shards in one process.
+
+    The model loads once, at the first non-empty shard: a new process spends seconds importing
+    torch and SeisBench and loading weights (see benchmarks/pick_throughput.py), as long as the
+    picking itself takes on a CPU.
+    """
+    settings = picker_settings(picker_cfg)
+    results = []
+    for in_mseed, out_parquet, day in jobs:
+        if model is None and settings["type"] == "seisbench" and Path(in_mseed).stat().st_size > 0:
+            model = load_model(picker_cfg)
+        results.append(pick_file(in_mseed, out_parquet, picker_cfg, day, picker_name, model=model))
+    return results
+
+
+def pick_file(in_mseed, out_parquet, picker_cfg: dict, day: str | None, picker_name: str, model=None) -> pd.DataFrame:
+    """Read a preprocessed miniSEED shard, pick it, write the picks table atomically.
+
+    A 0-byte shard (preprocess found nothing usable; its status JSON says why) gives an empty
+    picks table without loading a model.
+    """
+    in_mseed = Path(in_mseed)
+    if in_mseed.stat().st_size == 0:
+        picker_settings(picker_cfg)  # a configuration mistake still fails, data or not
+        picks = picks_table([], picker_name)
+        io.write_table(picks, out_parquet)
+        logger.info("%s: empty (no usable data); wrote an empty picks table to %s", in_mseed, out_parquet)
+        return picks
+    try:
+        stream = obspy.read(str(in_mseed), format="MSEED")
+    except Exception as exc:  # ObsPy raises many types for unreadable files; the user needs file and reason
+        raise ValueError(f"{in_mseed}: cannot read miniSEED ({type(exc).__name__}: {exc})") from exc
+    picks = pick_stream(stream, picker_cfg, day=day, model=model, picker_name=picker_name)
+    io.write_table(picks, out_parquet)
+    logger.info(
+        "%s: %d P and %d S picks (%s) -> %s", in_mseed.name, (picks["phase"] == "P").sum(),
+        (picks["phase"] == "S").sum(), picker_name or picker_cfg.get("type"), out_parquet,
+    )
+    return picks

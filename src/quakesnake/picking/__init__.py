@@ -1,0 +1,50 @@
+"""Phase picking on station-day shards: SeisBench models or an STA/LTA + AIC baseline.
+
+A picker configuration is a dict from the workflow config; ``type`` selects the picker:
+
+``{"type": "seisbench", ...}`` — any ``seisbench.models`` WaveformModel (keys and defaults in
+:data:`~quakesnake.picking.settings.SEISBENCH_DEFAULTS`); ``weights`` is a local path, a name this
+project ships or a SeisBench pretrained name, see :func:`load_model`. Array-output models
+(PhaseNet, EQTransformer, …) run through the project's window pipeline (``engine: quakesnake``):
+SeisBench's ``classify`` computed with less overhead, batches spread over the CPU's threads, and
+on CPUs with native bf16 a bf16 screen whose possible picks are recomputed in fp32 (``screen``);
+benchmarks/pick_throughput.py measures it against ``classify``.
+
+``{"type": "stalta", ...}`` — the classic baseline (keys and defaults in
+:data:`~quakesnake.picking.settings.STALTA_DEFAULTS`): recursive STA/LTA on the band-passed
+vertical triggers P, each trigger is refined with Maeda's AIC; S is the strongest STA/LTA peak
+of the horizontal energy in a window after each P, refined with AIC on the horizontals.
+``probability`` is a quality ``1 - 0.5 * threshold / peak`` of the STA/LTA peak: 0.5 at the
+trigger threshold, towards 1 for strong arrivals — the same range as ML pick probabilities
+above their usual thresholds, so downstream filters treat both alike.
+
+Picks are returned as a table with :data:`quakesnake.io.PICK_COLUMNS`; with ``day`` given, only
+picks inside [day, day + 1 d) are kept (shards carry a margin of the neighbouring days so no
+arrival is lost at midnight).
+
+Modules: :mod:`.settings` (keys, defaults, validation), :mod:`.models` (SeisBench models and
+weights), :mod:`.seisbench_adapter` (the SeisBench internals used, checked), :mod:`.windows`
+(the window pipeline), :mod:`.screen` and :mod:`.fast_model` (its speed-ups), :mod:`.stalta`
+(the baseline), :mod:`.picks` (the :class:`Pick` type and the picks table), :mod:`.stream`
+(picking a stream) and :mod:`.shards` (the pick stage's files: a day of station-days per job).
+"""
+import os
+
+# OpenMP threads that wait for work by spinning (libgomp's default) wreck torch on a shared CPU:
+# while the calling thread stacks predictions, its idle helper spins on the CPU time the
+# other processes and the caller need. PhaseNet on 6 h of data, 2 threads, machine at load 7:
+# 10-23 s spinning against 1.5 s sleeping (benchmarks/pick_throughput.py). libgomp reads this
+# when torch loads; this package never imports torch at import time, and a user's choice wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from quakesnake.picking.models import SHIPPED_WEIGHTS_DIR, load_model, resolve_device, resolve_dtype, weights_identity  # noqa: E402
+from quakesnake.picking.picks import Pick, empty_picks, picks_table  # noqa: E402
+from quakesnake.picking.settings import PickerConfigError, default_batch_size, picker_settings  # noqa: E402
+from quakesnake.picking.shards import pick_day, pick_file, pick_files, raw_station_days  # noqa: E402
+from quakesnake.picking.stream import annotate_stream, pick_stream  # noqa: E402
+
+__all__ = [
+    "Pick", "PickerConfigError", "SHIPPED_WEIGHTS_DIR", "annotate_stream", "default_batch_size", "empty_picks",
+    "load_model", "pick_day", "pick_file", "pick_files", "pick_stream", "picker_settings", "picks_table",
+    "raw_station_days", "resolve_device", "resolve_dtype", "weights_identity",
+]
