@@ -303,23 +303,6 @@ def test_picks_around_day_keeps_the_padded_window():
     assert picks["time"].dt.strftime("%H:%M:%S").tolist() == ["23:51:00", "12:00:00", "00:09:59"]
 
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
-
-
-@pytest.mark.skipif(not SCHEMA.exists(), reason=f"no workflow config schema at {SCHEMA}")
-def test_config_schema_names_only_known_associator_keys_with_the_same_defaults():
-    import yaml
-
-    schema = yaml.safe_load(SCHEMA.read_text())
-    for branch in schema["$defs"]["associator"]["allOf"]:
-        kind = branch["if"]["properties"]["type"]["const"]
-        for key, spec in branch["then"]["properties"].items():
-            if key == "type":
-                continue
-            assert key in DEFAULTS[kind], f"schema key {kind}.{key} unknown to association.DEFAULTS"
-            if "default" in spec:
-                assert spec["default"] == DEFAULTS[kind][key], f"{kind}.{key}: schema {spec['default']} != {DEFAULTS[kind][key]}"
-
 
 def test_gamma_with_amplitudes_estimates_magnitudes():
     stations = make_stations()

@@ -169,3 +169,37 @@ def test_ogs_reference_against_a_perturbed_copy(tmp_path):
         # a 1 s-late pick may still find another event's pick within 0.5 s at the same station
         assert expected_tp <= block["tp"] <= expected_tp + 5
         assert block["residual_median_s"] == pytest.approx(0.2, abs=1e-6)
+
+
+def test_every_anticipated_error_shares_one_base_the_cli_and_the_rule_runner_handle(tmp_path, capsys):
+    """The CLI ends any QuakesnakeError with its message and exit code 2; a rule script with the
+    message alone (exit 1) and the traceback in the rule's log; other errors keep their traceback."""
+    from types import SimpleNamespace
+
+    from quakesnake.cli import UsageError
+    from quakesnake.config import ConfigError
+    from quakesnake.download import DownloadError
+    from quakesnake.errors import QuakesnakeError
+    from quakesnake.io import TableError
+    from quakesnake.magnitude import MagnitudeError
+    from quakesnake.picking import PickerConfigError
+    from quakesnake.preprocess import PreprocessError
+    from quakesnake.runner import logged
+    from quakesnake.sources.fdsn import SourceError
+    from quakesnake.training import TrainingError
+
+    for error in (UsageError, ConfigError, DownloadError, TableError, MagnitudeError, PickerConfigError,
+                  PreprocessError, SourceError, TrainingError):
+        assert issubclass(error, QuakesnakeError), error
+
+    log = tmp_path / "rule.log"
+    job = SimpleNamespace(log=[str(log)], rule="pick", wildcards={"picker": "phasenet", "day": "2024-01-01"})
+    with pytest.raises(SystemExit) as exit_info:
+        with logged(job):
+            raise TableError("results/picks/x.parquet: missing columns ['time']")
+    assert exit_info.value.code == 1
+    assert "rule pick (picker=phasenet, day=2024-01-01) failed: results/picks/x.parquet: missing" in capsys.readouterr().err
+    assert "Traceback" in log.read_text()
+    with pytest.raises(KeyError):  # a bug, not an anticipated failure: the traceback reaches the user
+        with logged(job):
+            raise KeyError("time")

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from quakesnake.config import ConfigError, load_config, load_schema, validate_config
+from quakesnake.config import SCHEMA_PATH, ConfigError, load_config, load_schema, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = SCHEMA_PATH
 
 
 def leaf_keys(schema, prefix=""):
@@ -57,15 +57,65 @@ def test_profiles_and_extra_configs_validate():
         validate_config(config, SCHEMA)
 
 
-def test_schema_defaults_match_the_library_defaults():
-    """The schema is where the workflow's defaults live; the library modules must agree with it."""
-    from quakesnake import training
-    from quakesnake.picking import picker_settings
-    from quakesnake.sources import synthetic
+def test_the_library_reads_its_defaults_from_the_schema_alone(tmp_path, monkeypatch):
+    """One place for each default: a changed default in the schema is the library's new default."""
+    from quakesnake import config as config_module
 
-    config = validate_config({"pickers": {"sb": {"type": "seisbench"}, "sl": {"type": "stalta"}}}, SCHEMA)
-    library = {k: v for k, v in synthetic.DEFAULTS.items() if k != "stations_file"}
-    assert config["synthetic"] == library
-    for name in ("sb", "sl"):
-        assert picker_settings({"type": config["pickers"][name]["type"]}) == config["pickers"][name]
-    assert config["training"] == training.DEFAULTS
+    full = validate_config({"pickers": {"sb": {"type": "seisbench"}, "sl": {"type": "stalta"}},
+                            "associators": {"po": {"type": "pyocto"}, "ga": {"type": "gamma"}}}, SCHEMA)
+    # the library's fast reader (no jsonschema) fills exactly what the validating workflow fills
+    for section in ("preprocess", "magnitude", "training", "synthetic", "evaluation", "association"):
+        assert config_module.section_defaults(section) == full[section], section
+    for kind, entries in (("picker", full["pickers"]), ("associator", full["associators"])):
+        for entry in entries.values():
+            assert config_module.typed_defaults(kind, entry["type"]) == entry
+
+    edited = tmp_path / "config.schema.yaml"
+    edited.write_text(SCHEMA.read_text().replace("sta_s: {type: number, exclusiveMinimum: 0, default: 0.5}",
+                                                 "sta_s: {type: number, exclusiveMinimum: 0, default: 0.7}"))
+    monkeypatch.setattr(config_module, "SCHEMA_PATH", edited)
+    assert config_module.typed_defaults("picker", "stalta")["sta_s"] == 0.7
+    with pytest.raises(KeyError, match="no picker type 'phasenet'"):
+        config_module.typed_defaults("picker", "phasenet")
+
+
+def _readme_defaults():
+    """(section, type or None, key, shown default) of every table row of config/README.md."""
+    import re
+
+    section = kind = None
+    for line in (ROOT / "config" / "README.md").read_text().splitlines():
+        if line.startswith("## "):
+            section, kind = line[3:].split()[0], None
+        elif re.match(r"^`type: [a-z]+`", line):
+            kind = line.split("`")[1].split(": ")[1]
+        elif line.startswith("| `"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            keys = re.findall(r"`([a-z_.]+)`", cells[0])
+            shown = [part.strip().strip("`") for part in cells[1].split(" / ")] if cells[1].startswith("`") else []
+            if len(shown) == len(keys):
+                yield from ((section, kind, key, value) for key, value in zip(keys, shown))
+
+
+def test_config_readme_shows_the_schema_defaults():
+    """The documented default of every key is the schema's (the README is prose over the schema)."""
+    from quakesnake.config import section_defaults, typed_defaults
+
+    wrong, checked = [], 0
+    for section, kind, key, shown in _readme_defaults():
+        if kind:
+            defaults = typed_defaults({"pickers": "picker", "associators": "associator"}[section], kind)
+            path = [key]
+        else:
+            defaults = {section: section_defaults(section)} if section in load_schema()["properties"] and \
+                load_schema()["properties"][section].get("type") == "object" else validate_config({})
+            path = key.split(".")
+        value = defaults
+        for part in path:
+            value = value.get(part, KeyError) if isinstance(value, dict) else KeyError
+        if value is KeyError:
+            continue  # a row naming a value of a key (e.g. a domain's fields), not a key
+        checked += 1
+        if yaml.safe_load(shown) != value:
+            wrong.append(f"{section}{'/' + kind if kind else ''} {key}: README {shown}, schema {value}")
+    assert checked > 80 and not wrong, wrong

@@ -12,7 +12,7 @@ import scipy.signal
 from obspy import UTCDateTime
 
 from quakesnake import io, magnitude
-from quakesnake.config import validate_config
+from quakesnake.config import SCHEMA_PATH, validate_config
 from quakesnake.evaluation import score_catalog
 from quakesnake.magnitude import (
     WOOD_ANDERSON_PAZ, MagnitudeError, event_magnitudes, magnitude_day, minus_log_a0, read_station_corrections,
@@ -20,7 +20,7 @@ from quakesnake.magnitude import (
 )
 from quakesnake.sources import synthetic
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = SCHEMA_PATH
 T0 = UTCDateTime("2024-05-01T00:00:00")
 FREQUENCY_HZ = 5.0
 STATION = {"network": "SY", "station": "S001", "location": "", "latitude": 46.0, "longitude": 13.0, "elevation_m": 0.0}
@@ -76,13 +76,6 @@ def test_hutton_boore_law_and_the_alpha_beta_gamma_form():
     alpha, beta, gamma = 1.0, 0.002, 0.5
     r = np.array([5.0, 40.0, 250.0])
     assert minus_log_a0(r, a=alpha, b=beta, c=gamma + 2 * alpha + 100 * beta) == pytest.approx(alpha * np.log10(r) + beta * r + gamma)
-
-
-def test_schema_defaults_are_the_library_defaults():
-    config = validate_config({}, SCHEMA)
-    library = {k: v for k, v in magnitude.DEFAULTS.items() if k != "channel_priority"}
-    assert config["magnitude"] == library
-    assert config["magnitude"]["attenuation"] == magnitude.HUTTON_BOORE
 
 
 def test_config_rejects_unknown_keys_and_bad_values():

@@ -191,13 +191,3 @@ def test_impossible_options_raise_even_before_the_data_is_read(tmp_path, options
     with pytest.raises(ValueError, match=message):
         preprocess_file(empty, tmp_path / "out.mseed", tmp_path / "status.json", **options)
     assert not (tmp_path / "out.mseed").exists()
-
-
-def test_schema_defaults_match_the_library_defaults():
-    from pathlib import Path
-
-    from quakesnake.config import validate_config
-
-    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
-    config = validate_config({}, schema)
-    assert preprocess_settings(config["preprocess"]) == preprocess_settings({})

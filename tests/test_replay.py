@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from quakesnake.cli import main
-from quakesnake.config import load_config
+from quakesnake.config import SCHEMA_PATH, load_config
 from quakesnake.io import read_reference
 from quakesnake.replay import false_picks, picks_on_located_stations, replay_catalog
 from test_association import HOMOGENEOUS_LAYERS, make_arrivals, make_events, make_stations
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 OGS = SHARED / "data" / "ogs"
 ASSOCIATORS_YAML = ROOT / "config" / "ogs-associators.yaml"
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = SCHEMA_PATH
 PYOCTO_0D = {"type": "pyocto", "velocity_model": "0d"}
 N_GHOST_PICKS = 3
 

@@ -11,11 +11,11 @@ from obspy import UTCDateTime
 from workflow_runs import ROOT, snakemake
 
 from quakesnake import io
-from quakesnake.config import validate_config
+from quakesnake.config import SCHEMA_PATH, validate_config
 from quakesnake.shards import station_table
 from quakesnake.sources import fdsn, sds
 
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = SCHEMA_PATH
 DAY = "2024-03-20"
 STATIONS = [
     {"network": "OX", "station": "AAA", "latitude": 46.0, "longitude": 13.0},

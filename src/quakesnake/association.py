@@ -41,61 +41,15 @@ import pandas as pd
 from pyproj import CRS, Transformer
 from threadpoolctl import threadpool_limits
 
+from quakesnake.config import typed_defaults
 from quakesnake.io import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables, require_columns
 from quakesnake.velocity import read_layers
 
 logger = logging.getLogger(__name__)
 
-# Every key an associator configuration may hold, with its default. Unit suffixes: _s seconds,
-# _km kilometres, _km_s km/s. Depths are km below sea level.
-PYOCTO_DEFAULTS: dict = {
-    "velocity_model": "1d",                  # "1d" (layers from the caller) or "0d" (the two velocities below)
-    "tolerance_s": 1.5,                      # velocity-model tolerance
-    "p_velocity_km_s": 5.85,                 # 0d only
-    "s_velocity_km_s": 3.28,                 # 0d only
-    "n_picks": 6,
-    "n_p_picks": 3,
-    "n_s_picks": 3,
-    "n_p_and_s_picks": 3,                    # stations with both a P and an S pick
-    "time_before_s": 300.0,                  # overlap of PyOcto's time slices: >= travel time across the network
-    "zlim_km": [0.0, 40.0],                  # 1d tables start at sea level
-    "pick_match_tolerance_s": 1.5,
-    "min_node_size_km": 10.0,
-    "min_node_size_location_km": 1.5,
-    "min_interevent_time_s": 3.0,
-    "max_pick_overlap": 4,
-    "refinement_iterations": 3,
-    "time_slicing_s": 1200.0,
-    "location_split_depth": 6,
-    "location_split_return": 4,
-    "min_pick_fraction": 0.25,
-    "association_cutoff_distance_km": None,  # None: every station
-    "margin_km": 30.0,                       # search area = station bounding box + this margin
-    "grid_spacing_km": 0.5,                  # 1d travel-time table spacing
-    "table_dir": None,                       # cache directory of 1d tables; None: the system temp dir
-    "n_threads": 1,                          # Snakemake runs days in parallel; raise for a single long run
-}
-GAMMA_DEFAULTS: dict = {
-    "vp_km_s": 5.85,
-    "vs_km_s": 3.28,
-    "method": "BGMM",                        # "BGMM" or "GMM"
-    "use_dbscan": True,
-    "dbscan_eps_s": 8.1,
-    "dbscan_min_samples": 3,
-    "dbscan_min_cluster_size": 500,          # picks; larger DBSCAN clusters are split further
-    "dbscan_max_time_space_ratio": 10,
-    "min_picks_per_eq": 5,
-    "min_p_picks_per_eq": 3,
-    "min_s_picks_per_eq": 2,
-    "max_sigma11_s": 1.5,                    # largest pick-time residual kept
-    "max_sigma22": 1.0,                      # largest log10-amplitude residual kept, use_amplitude only
-    "oversample_factor": 5,                  # BGMM components per expected event (an integer)
-    "zlim_km": [0.0, 40.0],
-    "use_amplitude": False,                  # needs an 'amplitude' column (m/s) in the picks; gives magnitudes
-    "margin_km": 30.0,
-    "ncpu": 1,                               # GaMMA forks a pool above 1; Snakemake parallelises days instead
-    "seed": 42,                              # GaMMA draws initial centres from NumPy's global RNG
-}
+# Every key an associator configuration may hold, with its default: the schema ($defs/associator).
+PYOCTO_DEFAULTS: dict = {k: v for k, v in typed_defaults("associator", "pyocto").items() if k != "type"}
+GAMMA_DEFAULTS: dict = {k: v for k, v in typed_defaults("associator", "gamma").items() if k != "type"}
 DEFAULTS: dict = {"pyocto": PYOCTO_DEFAULTS, "gamma": GAMMA_DEFAULTS}
 
 EVENT_EXTRA_COLUMNS = ["x_km", "y_km", "rms_residual_s"]

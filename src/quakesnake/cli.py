@@ -2,8 +2,9 @@
 
 Add a subcommand by writing ``_add_<name>(subparsers)`` that registers its arguments and sets
 ``handler``, and listing it in ``_SUBCOMMANDS``. Handlers return the exit code; expected
-failures (unreadable tables, bad values) raise :class:`UsageError` or ``TableError`` and end
-with a one-line message and exit code 2, never a traceback.
+failures (unreadable tables, bad values, a bad picker or associator configuration: any
+:class:`~quakesnake.errors.QuakesnakeError`) end with a one-line message and exit code 2, never
+a traceback.
 """
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from quakesnake.io import TableError, read_reference, read_stations, read_table
+from quakesnake.errors import QuakesnakeError
+from quakesnake.io import read_reference, read_stations, read_table
 
 logger = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
 
 
-class UsageError(ValueError):
+class UsageError(QuakesnakeError, ValueError):
     """Input the user has to fix; the message names the file or option and the reason."""
 
 
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.handler(args)
-    except (UsageError, TableError) as exc:
+    except QuakesnakeError as exc:
         print(f"quakesnake {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from quakesnake import io
 from quakesnake.cache import ContentCache, content_key, file_digest
+from quakesnake.errors import QuakesnakeError
 from quakesnake.sources import fdsn, sds, synthetic
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ FDSN_MIN_WORKERS = 4  # requests wait on the network, not on a core; more would 
 SELECTION_KEYS = ("type", "networks", "stations", "locations", "channels", "sds_root", "inventory")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(QuakesnakeError, RuntimeError):
     """Some station-days of a day could not be fetched (the others are staged for the next run)."""
 
 

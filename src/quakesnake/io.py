@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quakesnake.errors import QuakesnakeError
+
 PICK_COLUMNS = ["network", "station", "location", "phase", "time", "probability", "picker"]
 EVENT_COLUMNS = [
     "event_id", "time", "latitude", "longitude", "depth_km", "magnitude",
@@ -29,7 +31,7 @@ REFERENCE_PICK_COLUMNS = ["event_id", "station", "phase", "time"]
 REFERENCE_STATION_COLUMNS = ["station", "network", "latitude", "longitude"]
 
 
-class TableError(ValueError):
+class TableError(QuakesnakeError, ValueError):
     """A table file is missing columns or holds values that cannot be read."""
 
 

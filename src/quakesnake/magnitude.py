@@ -29,6 +29,8 @@ from obspy import UTCDateTime
 from obspy.geodetics import gps2dist_azimuth
 
 from quakesnake import io
+from quakesnake.config import section_defaults
+from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import DEFAULT_CHANNEL_PRIORITY, HORIZONTAL_SETS, _select_instruments
 
 logger = logging.getLogger(__name__)
@@ -41,20 +43,10 @@ WOOD_ANDERSON_PAZ = {
     "gain": 1.0,
     "sensitivity": 2080.0,
 }
-HUTTON_BOORE = {"a": 1.11, "b": 0.00189, "c": 3.0}
-
-DEFAULTS = {
-    "attenuation": dict(HUTTON_BOORE),
-    "station_corrections": None,
-    "window_before_s": 1.0,
-    "window_after_s": 15.0,
-    "noise_window_s": 10.0,
-    "vp_vs": 1.73,
-    "min_snr": 2.0,
-    "min_stations": 1,
-    "pre_filt_hz": [0.05, 0.1, 40.0, 45.0],
-    "channel_priority": list(DEFAULT_CHANNEL_PRIORITY),
-}
+# Every key and default: the schema's magnitude section (attenuation: Hutton & Boore 1987); the
+# channel priority is the preprocess section's, so magnitudes use the channels that were picked.
+DEFAULTS = {**section_defaults("magnitude"), "channel_priority": list(DEFAULT_CHANNEL_PRIORITY)}
+HUTTON_BOORE = DEFAULTS["attenuation"]
 
 # Data kept on both sides of the noise-to-signal span: the response removal tapers it away.
 PAD_S = 20.0
@@ -73,11 +65,11 @@ AMPLITUDE_COLUMNS = [
 MAGNITUDE_COLUMNS = ["magnitude", "magnitude_type", "magnitude_uncertainty", "magnitude_n_stations"]
 
 
-class MagnitudeError(ValueError):
+class MagnitudeError(QuakesnakeError, ValueError):
     """A station window that gives no amplitude (gap, missing channel or response)."""
 
 
-def minus_log_a0(r_km, a: float = 1.11, b: float = 0.00189, c: float = 3.0):
+def minus_log_a0(r_km, a: float = HUTTON_BOORE["a"], b: float = HUTTON_BOORE["b"], c: float = HUTTON_BOORE["c"]):
     """−log A0(r): ML = log10(A / mm) + minus_log_a0(r); defaults are Hutton & Boore (1987).
 
     ``r_km`` is the hypocentral distance, ``A`` the Wood–Anderson (gain 2080) peak amplitude.

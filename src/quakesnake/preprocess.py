@@ -37,34 +37,28 @@ picks table. Case by case:
 """
 from __future__ import annotations
 
-import io as _bytes_io
 import logging
-import warnings
 from collections import Counter, defaultdict
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import obspy
-from obspy.io.mseed.util import get_record_information
 from scipy.signal import resample_poly
 
 from quakesnake import io
+from quakesnake.config import section_defaults
+from quakesnake.errors import QuakesnakeError
+from quakesnake.waveforms import WaveformError, read_miniseed
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHANNEL_PRIORITY = ("HH", "EH", "HN", "HG", "BH")
+# Every key and default: the schema's preprocess section.
+PREPROCESS_DEFAULTS = section_defaults("preprocess")
+DEFAULT_CHANNEL_PRIORITY = tuple(PREPROCESS_DEFAULTS["channel_priority"])
 VERTICAL = "Z"
 HORIZONTAL_SETS = ("NE", "12")  # geographic first; 1/2 (unoriented) only when N/E are absent
 USABLE_COMPONENTS = VERTICAL + "".join(HORIZONTAL_SETS)
-
-PREPROCESS_DEFAULTS = {
-    "sampling_rate": 100.0,  # Hz
-    "channel_priority": DEFAULT_CHANNEL_PRIORITY,
-    "max_gap_interpolate_s": 1.0,
-    "min_segment_s": 10.0,
-    "despike": True,
-}
 DAY_S = 86400.0
 
 # Clipping: at least CLIP_MIN_RUN equal samples in a row within 1 % of a digitiser's full scale.
@@ -82,7 +76,7 @@ NOISE_SCALE_SAMPLES = 1_000_000  # sample-to-sample changes behind the noise sca
 MAX_RATIO_DRIFT_SAMPLES = 0.1
 
 
-class PreprocessError(ValueError):
+class PreprocessError(QuakesnakeError, ValueError):
     """Nothing usable remains of a shard (no wanted channel, no data, unreadable file)."""
 
 
@@ -221,6 +215,8 @@ def preprocess_station_day(
         status, reason = "ok", _summary(details)
     except PreprocessError as exc:
         status, reason = "skipped", str(exc)
+    except WaveformError as exc:  # no data (0 bytes) or no readable record
+        status, reason = "skipped", exc.reason
     except Exception as exc:  # data no rule above foresaw: skip this shard, keep the run going, log the traceback
         logger.exception("%s: preprocessing failed", in_mseed)
         status, reason = "skipped", f"preprocessing failed ({type(exc).__name__}: {exc}); traceback in the log"
@@ -260,58 +256,6 @@ def preprocess_file(
         io.write_shard_status(out_status, record["stage"], record["status"], record["reason"],
                               **{k: v for k, v in record.items() if k not in ("stage", "status", "reason")})
     return record
-
-
-def read_miniseed(path, details: dict | None = None) -> obspy.Stream:
-    """Read a miniSEED file keeping every readable record; PreprocessError when none is.
-
-    ObsPy fails a whole file for one undecodable record; then the file is read in halves, down
-    to single records, and the broken ones are counted in ``details["corrupt_records_dropped"]``.
-    ObsPy's warnings (skipped bytes, short last record) go to ``details["read_warnings"]``.
-    """
-    path = Path(path)
-    details = {} if details is None else details
-    if path.stat().st_size == 0:
-        raise PreprocessError("empty input file (0 bytes): no data from download")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            stream = obspy.read(str(path), format="MSEED")
-        except Exception as exc:  # ObsPy raises many types for unreadable files
-            stream = _readable_records(path, exc, details)
-    messages = [" ".join(str(w.message).split()) for w in caught if not issubclass(w.category, ResourceWarning)]
-    if messages:
-        details["read_warnings"] = {"count": len(messages), "first": sorted(set(messages))[:5]}
-        logger.warning("%s: %d warning(s) while reading, e.g. %s", path, len(messages), messages[0])
-    return stream
-
-
-def _readable_records(path: Path, error: Exception, details: dict) -> obspy.Stream:
-    reason = f"corrupt miniSEED: {type(error).__name__}: {' '.join(str(error).split())}"
-    try:
-        record_length = get_record_information(str(path))["record_length"]
-    except Exception:  # not even the first record header is readable
-        raise PreprocessError(reason) from error
-    raw = path.read_bytes()
-    stream, broken = obspy.Stream(), []
-
-    def read(first: int, last: int) -> None:
-        try:
-            stream.extend(obspy.read(_bytes_io.BytesIO(raw[first * record_length : last * record_length]), format="MSEED"))
-        except Exception:
-            if last - first == 1:
-                broken.append(first)
-                return
-            middle = (first + last) // 2
-            read(first, middle)
-            read(middle, last)
-
-    read(0, len(raw) // record_length)
-    if not stream:
-        raise PreprocessError(f"{reason} (no record of {record_length} bytes readable)")
-    details["corrupt_records_dropped"] = len(broken)
-    logger.warning("%s: %d unreadable record(s) of %d bytes dropped (%s)", path, len(broken), record_length, reason)
-    return stream
 
 
 def _usable_traces(stream, station_id, window, details, stats) -> list[obspy.Trace]:

@@ -5,6 +5,8 @@ import logging
 import sys
 from contextlib import contextmanager
 
+from quakesnake.errors import QuakesnakeError
+
 
 @contextmanager
 def logged(snakemake):
@@ -21,6 +23,11 @@ def logged(snakemake):
     logging.getLogger("quakesnake").info("rule %s (%s) started", snakemake.rule, job)
     try:
         yield logging.getLogger("quakesnake")
+    except QuakesnakeError as exc:
+        # an anticipated failure: its message names the file and the reason; the log keeps the traceback
+        logging.getLogger("quakesnake").exception("rule %s (%s) failed: %s", snakemake.rule, job, exc)
+        print(f"quakesnake: rule {snakemake.rule} ({job}) failed: {exc}", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
         logging.getLogger("quakesnake").exception("rule %s (%s) failed: %s", snakemake.rule, job, exc)
         print(f"quakesnake: rule {snakemake.rule} ({job}) failed: {exc}", file=sys.stderr)

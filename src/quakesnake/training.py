@@ -30,6 +30,8 @@ import obspy
 import pandas as pd
 
 from quakesnake import io
+from quakesnake.config import section_defaults
+from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import preprocess_station_day
 
 logger = logging.getLogger(__name__)
@@ -40,37 +42,11 @@ PRIMARY_COLUMNS = {"P": "trace_p_arrival_sample", "S": "trace_s_arrival_sample"}
 MAX_EXTRA_ARRIVALS = 4  # per phase: further arrivals (other events) inside one trace
 SPLITS = ("train", "dev", "test")
 
-DEFAULTS = {
-    "trace_s": 120.0,
-    "first_arrival_s": [20.0, 60.0],
-    "noise_traces_per_station_day": 4,
-    "noise_clearance_s": 60.0,
-    "split": {"dev": 0.1, "test": 0.1},
-    "seed": 1,
-    "model": "PhaseNet",
-    "model_args": {},
-    "init_weights": None,
-    "epochs": 20,
-    "patience": 4,
-    "batch_size": 64,
-    "learning_rate": 1e-3,
-    "sigma_samples": 20,
-    "max_train_batches_per_epoch": None,
-    "augmentation": {
-        "gaussian_noise": [0.0, 0.15],
-        "gaussian_noise_probability": 0.5,
-        "channel_dropout_probability": 0.2,
-        "gap_probability": 0.1,
-        "sensor_highpass_probability": 0.0,
-        "trend_probability": 0.0,
-        "trend_scale": 2.0,
-    },
-    "threshold": 0.3,
-    "device": "auto",  # "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N"
-}
+# Every key and default: the schema's training section.
+DEFAULTS = section_defaults("training")
 
 
-class TrainingError(ValueError):
+class TrainingError(QuakesnakeError, ValueError):
     """The dataset or training settings cannot produce a model (no traces, unknown model, ...)."""
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from quakesnake.config import validate_config
 from quakesnake import shards as _shards
 
-validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+validate_config(config)  # against the package's schema (quakesnake.config.SCHEMA_PATH)
 
 DAYS = _shards.day_range(config["days"]["start"], config["days"]["end"])
 STATIONS = _shards.station_table(config)

@@ -43,6 +43,7 @@ from obspy.geodetics import kilometers2degrees
 from obspy.io.mseed import InternalMSEEDWarning
 
 from quakesnake import io
+from quakesnake.errors import QuakesnakeError
 
 log = logging.getLogger("quakesnake.fdsn")
 
@@ -62,7 +63,7 @@ _TRANSIENT = (
 _CUT_MSEED = re.compile(r"end of file|not enough to constitute", re.IGNORECASE)
 
 
-class SourceError(RuntimeError):
+class SourceError(QuakesnakeError, RuntimeError):
     """A station-day could not be fetched: every client failed or the configuration is unusable."""
 
 

@@ -35,53 +35,53 @@ signal within 2 s after the onset over the RMS of the 1–20 Hz noise at that ti
 coda there counts as noise too); P on Z, S on the stronger horizontal. ``min_snr`` is the
 threshold the arrival had to reach; truth picks get an OGS-style weight from ``snr / min_snr``.
 
-Configuration (the workflow's ``synthetic:`` block; :data:`DEFAULTS` holds every default):
+Configuration (the workflow's ``synthetic:`` block; every default: the schema, config/README.md):
 
-``seed`` (1)
+``seed``
     Integer; every random draw derives from it and from stable names (day, station, event).
-``network`` ("SY")
+``network``
     Network code of generated stations.
-``n_stations`` (12)
+``n_stations``
     Number of generated stations (ignored with ``stations_file`` or ``catalog_dir``).
-``region`` (lat_min 45.8, lat_max 46.9, lon_min 12.3, lon_max 13.9; degrees)
+``region``
     Box holding generated stations (a jittered grid) and epicentres (~120 × 120 km).
-``depth_km`` ([2, 20])
+``depth_km``
     Hypocentre depth range, km below sea level, uniform.
-``events_per_day`` (40)
+``events_per_day``
     Mean number of background events per day (Poisson).
-``magnitude`` (min 0.5, max 4.0, b_value 1.0)
+``magnitude``
     Truncated Gutenberg–Richter distribution of ML.
-``swarm_probability_per_day`` (0.3)
+``swarm_probability_per_day``
     Chance that a day holds a swarm: 5–20 events within one hour in a ~3 km patch.
-``noise.level_db_range`` ([0, 20])
+``noise.level_db_range``
     Cultural-noise level of a station, dB above 1e-8 m/s RMS (1–20 Hz, at night), uniform
     per station: some stations are quiet, some noisy.
-``noise.cultural_day_night_ratio`` (3.0)
+``noise.cultural_day_night_ratio``
     Amplitude ratio of cultural noise at mid-afternoon to the middle of the night.
-``noise.microseism_db`` (-135)
+``noise.microseism_db``
     Acceleration PSD (dB re 1 m²/s⁴/Hz) at the secondary microseism peak; varies ±3 dB by
     station and ±4 dB by day.
-``noise.utc_offset_h`` (1.0)
+``noise.utc_offset_h``
     Local time of the day/night cycle (UTC+1: central Europe).
-``gap_probability`` (0.1)
+``gap_probability``
     Chance per station-day of one data gap of 1–30 minutes.
-``truth_min_snr`` (6.0)
+``truth_min_snr``
     A P arrival is ``visible`` (an analyst would pick it) when its ``snr`` reaches this. Over a
     few seconds Gaussian noise peaks at about 3 RMS, so 6 is an onset twice the size of the
     largest noise wiggles: plain on a 1–20 Hz trace. Weaker onsets are the ones analysts skip
     or pick with low weight.
-``truth_s_snr_factor`` (1.7)
+``truth_s_snr_factor``
     An S arrival needs ``truth_min_snr`` times this: analysts pick S only where its onset in
     the P coda is unambiguous. With one threshold for both phases the truth would hold 1.4
     times more S than P picks; with 1.7 it holds 1.4 times more P than S (0.9 within 20 km,
     1.5 at 20–50 km, 1.9 at 50–100 km), as the OGS bulletin of the same region does (1.1,
     1.4, 1.9).
-``truth_min_picks`` (6)
+``truth_min_picks``
     An event enters the truth catalog only with at least this many visible picks.
-``stations_file`` (None)
+``stations_file``
     CSV of real stations (station, network, latitude, longitude[, elevation_m]); replaces the
     generated stations.
-``catalog_dir`` (None)
+``catalog_dir``
     Directory with a real catalog in the reference layout (events.csv, picks.csv
     [, stations.csv]): twin mode. Events come from it, sized by ML (else ``magnitude``, else
     MD; events with none are left out, with a warning); arrivals take its pick times where it
@@ -109,37 +109,16 @@ from obspy.core.inventory import Channel, Inventory, Network, Station
 from obspy.core.inventory.response import Response
 
 from quakesnake import io
+from quakesnake.config import section_defaults
 # The magnitude stage measures ML with the same Wood–Anderson seismograph and −log A0 law.
 from quakesnake.magnitude import WOOD_ANDERSON_PAZ, minus_log_a0
 from quakesnake.velocity import DEFAULT_LAYERS, TravelTimeTable, read_layers
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "seed": 1,
-    "network": "SY",
-    "n_stations": 12,
-    "region": {"lat_min": 45.8, "lat_max": 46.9, "lon_min": 12.3, "lon_max": 13.9},
-    "depth_km": [2.0, 20.0],
-    "events_per_day": 40,
-    "magnitude": {"min": 0.5, "max": 4.0, "b_value": 1.0},
-    "swarm_probability_per_day": 0.3,
-    # Microearthquakes right under stations (geothermal fields, aftershock zones): this fraction
-    # of the background events lies within max_distance_km of a random station, at depth_km.
-    "local_events": {"fraction": 0.0, "max_distance_km": 8.0, "depth_km": [0.5, 6.0]},
-    "noise": {
-        "level_db_range": [0.0, 20.0],
-        "cultural_day_night_ratio": 3.0,
-        "microseism_db": -135.0,
-        "utc_offset_h": 1.0,
-    },
-    "gap_probability": 0.1,
-    "truth_min_snr": 6.0,
-    "truth_s_snr_factor": 1.7,
-    "truth_min_picks": 6,
-    "stations_file": None,
-    "catalog_dir": None,
-}
+# Every key and default: the schema's synthetic section. stations_file is the workflow's
+# top-level one (real stations for the scenario), which the workflow passes in here.
+DEFAULTS = {**section_defaults("synthetic"), "stations_file": None}
 
 SAMPLING_RATE_HZ = 100.0
 CHANNELS = ("HHZ", "HHN", "HHE")  # component order Z, N, E everywhere in this module
