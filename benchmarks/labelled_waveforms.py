@@ -58,8 +58,8 @@ def main() -> None:
             p, s = metrics["P"], metrics["S"]
             rows.append([
                 name,
-                p["recall_0.1s"], p["precision_0.1s"], p["recall_0.5s"], p["precision_0.5s"],
-                s["recall_0.1s"], s["precision_0.1s"], s["recall_0.5s"], s["precision_0.5s"],
+                p["0.1s"]["recall"], p["0.1s"]["precision"], p["0.5s"]["recall"], p["0.5s"]["precision"],
+                s["0.1s"]["recall"], s["0.1s"]["precision"], s["0.5s"]["recall"], s["0.5s"]["precision"],
                 p["residual_median_s"], s["residual_median_s"],
             ])
     finally:

@@ -61,9 +61,9 @@ def test_bad_record_names_the_file(labelled_dir):
 
 def test_stalta_finds_every_synthetic_p(labelled_dir):
     metrics = evaluate_picker(read_labelled_records(*labelled_dir), {"type": "stalta"})
-    assert metrics["P"]["n_records"] == 3
-    assert metrics["P"]["recall_0.5s"] == 1.0
-    assert abs(metrics["P"]["residual_median_s"]) < 0.1
+    assert metrics["P"]["0.5s"]["n_true"] == 3
+    assert metrics["P"]["0.5s"]["recall"] == 1.0
+    assert abs(metrics["P"]["0.5s"]["residual_median_s"]) < 0.1
     json.dumps(metrics, allow_nan=False)  # JSON-safe: no NaN anywhere
 
 
@@ -79,7 +79,7 @@ def test_cli_stalta_writes_metrics(labelled_dir, tmp_path):
     npz_dir, labels = labelled_dir
     out = tmp_path / "metrics.json"
     assert main(["eval-picker", "--npz-dir", str(npz_dir), "--labels", str(labels), "--model", "stalta", "--out", str(out)]) == 0
-    assert json.loads(out.read_text())["P"]["recall_0.5s"] == 1.0
+    assert json.loads(out.read_text())["P"]["0.5s"]["recall"] == 1.0
 
 
 def test_phasenetlight_ethz_on_real_records(seisbench_cache, shared_dir, tmp_path):
@@ -92,5 +92,5 @@ def test_phasenetlight_ethz_on_real_records(seisbench_cache, shared_dir, tmp_pat
     picker_cfg = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
                   "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
     metrics = evaluate_picker(records, picker_cfg)
-    assert metrics["P"]["n_records"] == 20
-    assert metrics["P"]["recall_0.5s"] >= 0.8
+    assert metrics["P"]["0.5s"]["n_true"] == 20
+    assert metrics["P"]["0.5s"]["recall"] >= 0.8

@@ -90,7 +90,8 @@ def test_one_epoch_lowers_the_loss_and_saves_loadable_weights(dataset, tmp_path)
     assert list(history["epoch"]) == [0, 1]
     assert (tmp_path / "model" / "training_curve.png").stat().st_size > 0
     scores = json.loads((tmp_path / "model" / "metrics.json").read_text())["scores"]
-    assert set(scores) == {"dev", "test"} and set(scores["test"]) == {"P_0.1s", "P_0.5s", "S_0.1s", "S_0.5s"}
+    assert set(scores) == {"dev", "test"} and set(scores["test"]) == {"P", "S"}
+    assert set(scores["test"]["P"]) == {"0.1s", "0.5s"} and scores["test"]["P"]["0.5s"]["n_true"] > 0
     model = picking.load_model({"type": "seisbench", "model": "PhaseNet", "weights": str(tmp_path / "model" / "model")})
     assert type(model).__name__ == "PhaseNet"
 

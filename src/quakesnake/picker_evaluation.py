@@ -5,10 +5,10 @@ record with ``data`` (samples x 3, 100 Hz), and a ``labels.csv`` naming each fil
 index of its P (``itp``) and S (``its``) and its channel codes (``channels``, e.g.
 ``EHE_EHN_EHZ``; a one-channel record names one code and zero-fills or repeats the other columns).
 
-Each record is picked alone with :func:`quakesnake.picking.pick_stream`; per record and phase the
-pick closest to the true time is the candidate match, a match within a tolerance counts for
-recall, and precision divides the matches by all picks of that phase (so extra picks on a record
-cost precision, not recall).
+Each record is picked alone with :func:`quakesnake.picking.pick_stream` and scored with
+:mod:`quakesnake.scoring`: per record and phase a pick matches the label within a tolerance
+(one to one, the closest), and precision divides the matches by all picks of that phase (so
+extra picks on a record cost precision, not recall).
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import numpy as np
 import obspy
 import pandas as pd
 
-from quakesnake.evaluation import _rms, json_safe
+from quakesnake.evaluation import json_safe
 from quakesnake.picking import load_model, picker_settings, pick_stream
+from quakesnake.scoring import scores_by_tolerance, tolerance_key
 
 SAMPLING_RATE_HZ = 100.0
 # The records carry no absolute time; any fixed start works, since picks are compared with labels
@@ -122,11 +123,12 @@ def _label_time(sample, path: Path, column: str) -> obspy.UTCDateTime | None:
 
 
 def evaluate_picker(records: list[Record], picker_cfg: dict, *, model=None, tolerances=(0.1, 0.5)) -> dict:
-    """Recall, precision and residuals of a picker on labelled records, per phase; JSON-safe.
+    """Recall, precision and residuals of a picker on labelled records, per phase and tolerance;
+    JSON-safe: ``{"P": {"0.1s": scores, "0.5s": scores}, "S": ...}`` with the scores of
+    :func:`quakesnake.scoring.pick_scores` (a pick matches its record's label one to one).
 
     ``picker_cfg`` is a picking configuration (``{"type": "stalta"}`` or a SeisBench one);
-    a SeisBench model is loaded once here unless ``model`` is given. Residuals (pick - truth, s)
-    are those of the matches within the largest tolerance.
+    a SeisBench model is loaded once here unless ``model`` is given.
     """
     tolerances = sorted(float(t) for t in tolerances)
     if not tolerances or tolerances[0] <= 0:
@@ -135,57 +137,32 @@ def evaluate_picker(records: list[Record], picker_cfg: dict, *, model=None, tole
     if settings["type"] == "seisbench" and model is None:
         model = load_model(settings)
 
-    closest_residuals = {phase: [] for phase in PHASES}  # per labelled record: nearest pick - truth, s (NaN: no pick)
-    n_picks = dict.fromkeys(PHASES, 0)
+    groups = {phase: [] for phase in PHASES}  # per record: (label time, pick times), s after the record's start
     for record in records:
         picks = pick_stream(record.stream, settings, model=model)
-        pick_ns = picks["time"].to_numpy("datetime64[ns]").astype(np.int64)
+        start_ns = min(trace.stats.starttime.ns for trace in record.stream)
+        pick_s = (picks["time"].to_numpy("datetime64[ns]").astype(np.int64) - start_ns) / 1e9
         for phase in PHASES:
-            of_phase = pick_ns[picks["phase"].to_numpy() == phase]
-            n_picks[phase] += len(of_phase)
             truth = record.true_time(phase)
-            if truth is None:
-                continue
-            residuals_s = (of_phase - truth.ns) / 1e9
-            nearest = residuals_s[np.argmin(np.abs(residuals_s))] if len(residuals_s) else np.nan
-            closest_residuals[phase].append(nearest)
-
-    metrics = {
-        phase: _phase_metrics(np.asarray(closest_residuals[phase], dtype=float), n_picks[phase], tolerances)
-        for phase in PHASES
-    }
+            true_s = [] if truth is None else [(truth.ns - start_ns) / 1e9]
+            groups[phase].append((true_s, pick_s[picks["phase"].to_numpy() == phase]))
+    metrics = {phase: scores_by_tolerance(groups[phase], tolerances) for phase in PHASES}
     return json_safe({"picker": settings, "n_records": len(records), "tolerances_s": tolerances, **metrics})
 
 
-def _phase_metrics(closest_residuals: np.ndarray, n_picks: int, tolerances: list[float]) -> dict:
-    n_records = len(closest_residuals)
-    metrics = {"n_records": n_records, "n_picks": n_picks}
-    with np.errstate(invalid="ignore"):  # NaN (no pick) is never within a tolerance
-        within = {t: np.abs(closest_residuals) <= t for t in tolerances}
-    for tolerance, matched in within.items():
-        n_matched = int(matched.sum())
-        metrics[f"recall_{tolerance:g}s"] = n_matched / n_records if n_records else None
-        metrics[f"precision_{tolerance:g}s"] = n_matched / n_picks if n_picks else None
-    matched_residuals = closest_residuals[within[tolerances[-1]]]
-    median = float(np.median(matched_residuals)) if len(matched_residuals) else None
-    metrics["residual_median_s"] = median
-    metrics["residual_mad_s"] = float(np.median(np.abs(matched_residuals - median))) if median is not None else None
-    metrics["residual_rms_s"] = _rms(matched_residuals)
-    return metrics
-
-
 def format_picker_metrics(metrics: dict) -> str:
-    """A small fixed-width table: one row per phase."""
-    tolerances = metrics["tolerances_s"]
-    header = f"{'phase':6}{'records':>8}{'picks':>7}"
-    header += "".join(f"{f'recall@{t:g}s':>13}{f'prec@{t:g}s':>11}" for t in tolerances)
+    """A small fixed-width table: one row per phase; residuals of the matches within the largest tolerance."""
+    tolerances = [tolerance_key(t) for t in metrics["tolerances_s"]]
+    header = f"{'phase':6}{'labels':>8}{'picks':>7}"
+    header += "".join(f"{f'recall@{t}':>13}{f'prec@{t}':>11}" for t in tolerances)
     header += f"{'median s':>10}{'MAD s':>8}{'RMS s':>8}"
     lines = [header]
     for phase in PHASES:
-        row = metrics[phase]
-        line = f"{phase:6}{row['n_records']:>8}{row['n_picks']:>7}"
-        line += "".join(f"{_cell(row[f'recall_{t:g}s']):>13}{_cell(row[f'precision_{t:g}s']):>11}" for t in tolerances)
-        line += f"{_cell(row['residual_median_s']):>10}{_cell(row['residual_mad_s']):>8}{_cell(row['residual_rms_s']):>8}"
+        by_tolerance = metrics[phase]
+        widest = by_tolerance[tolerances[-1]]
+        line = f"{phase:6}{widest['n_true']:>8}{widest['n_picked']:>7}"
+        line += "".join(f"{_cell(by_tolerance[t]['recall']):>13}{_cell(by_tolerance[t]['precision']):>11}" for t in tolerances)
+        line += f"{_cell(widest['residual_median_s']):>10}{_cell(widest['residual_mad_s']):>8}{_cell(widest['residual_rms_s']):>8}"
         lines.append(line)
     return "\n".join(lines)
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from quakesnake import io
 from quakesnake.config import section_defaults
+from quakesnake.scoring import scores_by_tolerance
 from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import preprocess_station_day
 
@@ -432,18 +433,16 @@ def _mean_loss(model, loader, seed: int) -> float:
 
 
 def pick_scores(model, loader, threshold: float, tolerances_s=(0.1, 0.5), seed: int = 0) -> dict:
-    """P/S recall and precision of the peaks above ``threshold`` against the labels, per tolerance."""
+    """P/S scores of the probability peaks above ``threshold`` against the label peaks, per
+    tolerance: ``{"P": {"0.1s": scores, ...}, "S": ...}`` (:mod:`quakesnake.scoring`, matched
+    one to one within each trace)."""
     import torch
-    from scipy.optimize import linear_sum_assignment
     from scipy.signal import find_peaks
 
     np.random.seed(seed)
     model.eval()
     rate = float(model.sampling_rate)
-    tolerances = [int(round(t * rate)) for t in tolerances_s]
-    matched = {(phase, t): 0 for phase in PRIMARY_COLUMNS for t in tolerances}
-    n_true = dict.fromkeys(PRIMARY_COLUMNS, 0)
-    n_pred = dict.fromkeys(PRIMARY_COLUMNS, 0)
+    groups = {phase: [] for phase in PRIMARY_COLUMNS}  # per trace: (label peaks, picked peaks), s
     with torch.inference_mode():
         for batch in _on_device(loader, model.device):
             probabilities = _phase_probabilities(model, model(batch["X"]))
@@ -452,24 +451,8 @@ def pick_scores(model, loader, threshold: float, tolerances_s=(0.1, 0.5), seed: 
                 for predicted, target in zip(probabilities[phase].cpu().numpy(), targets[phase].cpu().numpy()):
                     true_peaks, _ = find_peaks(target, height=0.5, distance=int(rate))
                     pred_peaks, _ = find_peaks(predicted, height=threshold, distance=int(rate / 2))
-                    n_true[phase] += len(true_peaks)
-                    n_pred[phase] += len(pred_peaks)
-                    if not (len(true_peaks) and len(pred_peaks)):
-                        continue
-                    distance = np.abs(true_peaks[:, None] - pred_peaks[None, :])
-                    for t in tolerances:
-                        rows, cols = linear_sum_assignment(np.where(distance <= t, distance, 10**6))
-                        matched[(phase, t)] += int(np.sum(distance[rows, cols] <= t))
-    scores = {}
-    for phase in PRIMARY_COLUMNS:
-        for t, t_s in zip(tolerances, tolerances_s):
-            key = f"{phase}_{t_s:g}s"
-            scores[key] = {
-                "recall": matched[(phase, t)] / n_true[phase] if n_true[phase] else None,
-                "precision": matched[(phase, t)] / n_pred[phase] if n_pred[phase] else None,
-                "n_labels": n_true[phase], "n_picks": n_pred[phase],
-            }
-    return scores
+                    groups[phase].append((true_peaks / rate, pred_peaks / rate))
+    return {phase: scores_by_tolerance(groups[phase], tolerances_s) for phase in PRIMARY_COLUMNS}
 
 
 def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads: int | None = None) -> dict:
