@@ -272,4 +272,4 @@ def test_evaluate_files_writes_metrics_and_tables_and_summary_reads_them(catalog
     assert summary.loc[0, "s_precision"] == 0.5
     assert "candidates for review" in summary.loc[0, "notes"]
     headline = headline_table(summary)
-    assert headline.loc[0, "found / reference"] == "2 / 3" and headline.loc[0, "precision (real)"] == "n/a"
+    assert headline.loc[0, "found"] == "2 of 3" and headline.loc[0, "real"] == "n/a"

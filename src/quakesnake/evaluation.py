@@ -598,22 +598,21 @@ def summary_table(metrics_paths) -> pd.DataFrame:
 
 def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The few numbers the report's landing page shows per picker × associator (from
-    :func:`summary_table`): events found of the reference's, precision, precision_real, the
-    unmatched split, Mc and b-value. Missing values read "n/a" (see summary.csv's notes)."""
+    :func:`summary_table`), in columns narrow enough for it: reference events found, precision,
+    precision_real, the real / false split of the unmatched detections, Mc and b-value. Missing
+    values read "n/a" (summary.csv's notes say why)."""
     def number(value, digits=2):
         return "n/a" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
     rows = []
     for row in summary.to_dict("records"):
-        b_value = "n/a" if pd.isna(row["b_value"]) else f"{row['b_value']:.2f} ± {row['b_uncertainty']:.2f}"
         rows.append({
-            "picker + associator": f"{row['picker']} + {row['associator']}",
-            "events": int(row["n_pred_events"]),
-            "found / reference": f"{int(row['tp'])} / {int(row['n_ref_events'])}",
+            "catalog": f"{row['picker']} + {row['associator']}",
+            "found": f"{int(row['tp'])} of {int(row['n_ref_events'])}",
             "precision": number(row["event_precision"]),
-            "precision (real)": number(row["event_precision_real"]),
-            "unmatched: real / false": "n/a" if pd.isna(row["fp_real"]) else f"{int(row['fp_real'])} / {int(row['fp_false'])}",
+            "real": number(row["event_precision_real"]),
+            "new real / false": "n/a" if pd.isna(row["fp_real"]) else f"{int(row['fp_real'])} / {int(row['fp_false'])}",
             "Mc": number(row["mc"], 1),
-            "b": b_value,
+            "b": "n/a" if pd.isna(row["b_value"]) else f"{row['b_value']:.2f} ± {row['b_uncertainty']:.2f}",
         })
     return pd.DataFrame(rows)
