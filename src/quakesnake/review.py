@@ -36,7 +36,7 @@ from quakesnake.velocity import TravelTimeTable
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS = {"n_record_sections": 8, "bandpass_hz": [2.0, 20.0], "before_origin_s": 5.0, "after_s_arrival_s": 10.0}
+DEFAULTS = {"n_record_sections": 8, "bandpass_hz": [2.0, 20.0], "before_origin_s": 5.0, "after_last_pick_s": 10.0}
 CANDIDATE_COLUMNS = [
     "event_id", "time", "latitude", "longitude", "depth_km", "magnitude", "magnitude_type", "n_picks", "n_p", "n_s",
     "n_stations", "residual_rms_s", "outcome", "generated_event_id", "nearest_reference_event_id",
@@ -175,7 +175,7 @@ def event_traces(event: pd.Series, picks: pd.DataFrame, waveforms_dir, cfg: dict
     cfg = {**DEFAULTS, **(cfg or {})}
     origin = UTCDateTime(pd.Timestamp(event["time"]).to_pydatetime())
     last = UTCDateTime(pd.Timestamp(picks["time"].max()).to_pydatetime())
-    start, end = origin - float(cfg["before_origin_s"]), last + float(cfg["after_s_arrival_s"])
+    start, end = origin - float(cfg["before_origin_s"]), last + float(cfg["after_last_pick_s"])
     day = f"{pd.Timestamp(event['time']):%Y-%m-%d}"
     traces = {}
     for network, station in picks[["network", "station"]].drop_duplicates().itertuples(index=False, name=None):
