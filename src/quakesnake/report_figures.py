@@ -43,12 +43,13 @@ STATION_TABLE_COLUMNS = [
 ]
 
 
-def _save(fig: Figure, path) -> None:
+def save_figure(fig: Figure, path, dpi: int = 110) -> None:
+    """Lay out and write a figure as PNG atomically (a half-written image never has the final name)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     partial = path.with_name(path.name + ".part.png")
-    fig.savefig(partial, dpi=110)
+    fig.savefig(partial, dpi=dpi)
     partial.replace(path)
 
 
@@ -84,7 +85,7 @@ def plot_event_map(detections: pd.DataFrame, reference: pd.DataFrame, stations: 
     section.set_xlabel("longitude (°)")
     section.set_ylabel("depth (km)")
     section.set_title("depth section (all latitudes)", fontsize="small")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_pick_residuals(pick_matches: pd.DataFrame, path) -> None:
@@ -110,7 +111,7 @@ def plot_pick_residuals(pick_matches: pd.DataFrame, path) -> None:
         scatter.set_ylim(-limit, limit)
         scatter.set_xlabel("epicentral distance (km)")
         scatter.set_ylabel(f"{phase} residual (s)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_frequency_magnitude(catalog_magnitudes, reference_magnitudes, statistics: dict, path, label: str = "this catalog") -> None:
@@ -144,7 +145,7 @@ def plot_frequency_magnitude(catalog_magnitudes, reference_magnitudes, statistic
     ax.set_title("frequency–magnitude distribution (Mc: maximum curvature + correction; b: Aki–Utsu, σ Shi & Bolt)",
                  fontsize="small")
     ax.legend(loc="upper right", fontsize="small")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_cumulative_events(catalog_times, reference_times, found_times, path, label: str = "this catalog") -> None:
@@ -159,7 +160,7 @@ def plot_cumulative_events(catalog_times, reference_times, found_times, path, la
     ax.set_ylabel("cumulative number of events")
     ax.legend(loc="upper left", fontsize="small")
     fig.autofmt_xdate()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_magnitude_comparison(detections: pd.DataFrame, path, label: str = "this catalog") -> None:
@@ -184,7 +185,7 @@ def plot_magnitude_comparison(detections: pd.DataFrame, path, label: str = "this
         ax.text(0.5, 0.5, "no matched event has a magnitude on both sides", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("reference magnitude")
     ax.set_ylabel(f"{label} magnitude")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def station_table(stations: pd.DataFrame, picks: pd.DataFrame, assignments: pd.DataFrame, pick_matches: pd.DataFrame,

@@ -32,6 +32,7 @@ from quakesnake.evaluation import DETECTION_OUTCOMES, epicentral_distance_km, ev
 from quakesnake.export import to_obspy_catalog, write_catalog_quakeml
 from quakesnake.magnitude import AMPLITUDE_COLUMNS
 from quakesnake.preprocess import DEFAULT_CHANNEL_PRIORITY, VERTICAL, _select_instruments
+from quakesnake.report_figures import save_figure
 from quakesnake.velocity import TravelTimeTable
 
 logger = logging.getLogger(__name__)
@@ -160,10 +161,7 @@ def record_section(event: pd.Series, picks: pd.DataFrame, traces: dict, stations
     ax.set_ylim(-spacing, span + spacing)
     ax.set_xlim(-float(cfg["before_origin_s"]), None)
     ax.legend(loc="lower right", fontsize="x-small", ncols=2)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 def event_traces(event: pd.Series, picks: pd.DataFrame, waveforms_dir, cfg: dict | None = None,
