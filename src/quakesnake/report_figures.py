@@ -56,14 +56,15 @@ def save_figure(fig: Figure, path, dpi: int = 110) -> None:
 def _aspect(ax, latitudes) -> None:
     latitudes = pd.Series(latitudes, dtype=float).dropna()
     if len(latitudes):
-        ax.set_aspect(1.0 / np.cos(np.radians(latitudes.mean())), adjustable="datalim")
+        # "box": the axes shrink to the map's aspect; "datalim" would move limits and hide events
+        ax.set_aspect(1.0 / np.cos(np.radians(latitudes.mean())), adjustable="box")
 
 
 def plot_event_map(detections: pd.DataFrame, reference: pd.DataFrame, stations: pd.DataFrame, path, title: str = "") -> None:
     """Map of stations and events (reference found and missed; detections matched and new), and
     below it the same events in an east–west depth section (longitude against depth)."""
     fig = Figure(figsize=(8, 9.5))
-    ax, section = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    ax, section = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1.3]})
     found = reference["found"].to_numpy(bool)
     ax.scatter(stations["longitude"], stations["latitude"], marker="^", s=50, c="0.6", edgecolors="k", linewidths=0.5,
                label=f"station ({len(stations)})", zorder=1)
@@ -81,6 +82,7 @@ def plot_event_map(detections: pd.DataFrame, reference: pd.DataFrame, stations: 
     ax.set_ylabel("latitude (°)")
     ax.legend(loc="best", fontsize="small", framealpha=0.85)
     ax.set_title(title or "stations and events", fontsize="medium")
+    section.set_xlim(ax.get_xlim())
     section.invert_yaxis()
     section.set_xlabel("longitude (°)")
     section.set_ylabel("depth (km)")
