@@ -39,7 +39,7 @@ rule shard_status:
     output:
         shards="results/status/shards.csv",
         summary=report(
-            "results/status/summary.csv",
+            "results/status/shard_summary.csv",
             category="Overview",
             caption="../report/shard_status.rst",
         ),
