@@ -1,5 +1,8 @@
-from quakesnake.evaluation import summary_table
+from quakesnake import io
+from quakesnake.evaluation import headline_table, summary_table
 from quakesnake.runner import logged
 
 with logged(snakemake):
-    summary_table(list(snakemake.input)).to_csv(snakemake.output[0], index=False)
+    summary = summary_table(list(snakemake.input))
+    io.write_table(summary, snakemake.output.summary)
+    io.write_table(headline_table(summary), snakemake.output.headline)

@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 
 from quakesnake.evaluation import (
-    epicentral_distance_km, evaluate, match_events, match_picks, plot_event_map, plot_pick_residuals,
-    score_catalog, station_code_map,
+    epicentral_distance_km, evaluate, headline_table, match_events, match_picks, score_catalog, station_code_map,
 )
 
 T0 = pd.Timestamp("2024-03-28T00:00:00")
@@ -156,6 +155,8 @@ def test_evaluate_gives_the_hand_computed_metrics(catalog):
     assert events["magnitude_bias"] == pytest.approx(0.1)
     assert events["magnitude_mae"] == pytest.approx(0.2)
 
+    assert (events["fp_real"], events["fp_false"], events["precision_real"]) == (None, None, None)
+    assert events["n_unmatched"] == 1 and "candidates for review" in events["precision_real_reason"]
     assert metrics["dropped"] == {
         "ref_events_outside_window": 1, "pred_events_outside_window": 0,
         "ref_picks_outside_window": 0, "pred_picks_outside_window": 1,
@@ -185,18 +186,59 @@ def test_undefined_metrics_are_null_not_nan(catalog):
     assert "NaN" not in text
 
 
+def test_generated_events_split_unmatched_detections_into_real_and_false(catalog):
+    pred_events, pred_picks, ref_events, ref_picks, ref_stations = catalog
+    extra = event_table([("P4", 700.0, 46.05, 12.05, 3.0, 0.4), ("P5", 701.0, 46.05, 12.06, 3.0, 0.4)])
+    pred_events = pd.concat([pred_events, extra], ignore_index=True)
+    generated = pd.concat([ref_events.drop(columns="ML"), event_table([
+        ("G1", 500.8, 46.1, 12.12, 4.0, 0.5),   # P3 at +0.8 s, 1.5 km: real, not catalogued
+        ("G2", 700.2, 46.05, 12.05, 3.0, 0.3),  # P4; P5 is a second detection of it: false
+        ("G3", 900.0, 46.0, 12.0, 3.0, 0.2),    # nobody found it
+    ])], ignore_index=True)
+    score = score_catalog(pred_events, pred_picks, ref_events, ref_picks, ref_stations, start=T0,
+                          end=T0 + pd.Timedelta(days=1), generated_events=generated)
+    events = score.metrics["events"]
+    assert (events["tp"], events["fp_real"], events["fp_false"]) == (2, 2, 1)
+    assert events["precision"] == pytest.approx(2 / 5) and events["precision_real"] == pytest.approx(4 / 5)
+    outcome = dict(zip(score.detections["event_id"], score.detections["outcome"]))
+    assert outcome == {"P1": "matched", "P2": "matched", "P3": "fp_real", "P4": "fp_real", "P5": "fp_false"}
+    assert dict(zip(score.detections["event_id"], score.detections["generated_event_id"]))["P3"] == "G1"
+    # a catalogued event found twice is no new event: the second detection of R1 stays false
+    again = pd.concat([pred_events, event_table([("P6", 101.0, 46.0, 12.01, 10.0, 2.0)])], ignore_index=True)
+    score = score_catalog(again, pred_picks, ref_events, ref_picks, ref_stations, start=T0,
+                          end=T0 + pd.Timedelta(days=1), generated_events=generated)
+    assert score.detections.set_index("event_id").at["P6", "outcome"] == "fp_false"
+    assert score.reference.set_index("event_id")["found"].to_dict() == {"R1": True, "R2": True, "R3": False}
+
+
+def test_nothing_to_score_against_is_null_with_a_reason_never_zero(catalog):
+    pred_events, pred_picks, ref_events, ref_picks, ref_stations = catalog
+    metrics = evaluate(pred_events, pred_picks, ref_events, ref_picks.iloc[:0], ref_stations,
+                       start=T0, end=T0 + pd.Timedelta(days=1))
+    for phase in ("P", "S"):
+        block = metrics["picks"][phase]
+        assert block["n_pred"] > 0 and block["precision"] is None and block["recall"] is None
+        assert "no %s picks" % phase in block["reason"]
+    assert metrics["events"]["precision"] == pytest.approx(2 / 3) and metrics["events"]["reason"] is None
+    metrics = evaluate(pred_events, pred_picks, ref_events.iloc[:0], ref_picks, ref_stations,
+                       start=T0, end=T0 + pd.Timedelta(days=1))
+    assert metrics["events"]["precision"] is None and "no events" in metrics["events"]["reason"]
+
+
 def test_plots_are_written(catalog, tmp_path):
+    from quakesnake.report_figures import plot_event_map, plot_pick_residuals
+
     ref_stations = catalog[-1]
     score = score_catalog(*catalog, start=T0, end=T0 + pd.Timedelta(days=1))
-    plot_event_map(score.pred_events, score.ref_events, score.event_matches, ref_stations, tmp_path / "map.png")
+    plot_event_map(score.detections, score.reference, ref_stations, tmp_path / "map.png")
     plot_pick_residuals(score.pick_matches, tmp_path / "residuals.png")
     for name in ("map.png", "residuals.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_evaluate_files_writes_metrics_and_plots_and_summary_reads_them(catalog, tmp_path):
+def test_evaluate_files_writes_metrics_and_tables_and_summary_reads_them(catalog, tmp_path):
     from quakesnake.evaluation import evaluate_files, summary_table
-    from quakesnake.io import write_table
+    from quakesnake.io import read_table, write_table
 
     pred_events, pred_picks, ref_events, ref_picks, ref_stations = catalog
     reference = tmp_path / "reference"
@@ -210,14 +252,24 @@ def test_evaluate_files_writes_metrics_and_plots_and_summary_reads_them(catalog,
 
     metrics = evaluate_files(
         tmp_path / "catalog.csv", [tmp_path / "2024-03-28.csv", tmp_path / "2024-03-29.csv"], reference,
-        ["2024-03-28"], run / "metrics.json", run / "event_map.png", run / "pick_residuals.png",
-        pick_tolerance_s=0.5, event_time_tolerance_s=2.0, event_distance_tolerance_km=8.0,
+        ["2024-03-28"], run / "metrics.json", run / "detections.parquet", run / "reference_events.parquet",
+        run / "pick_matches.parquet", pick_tolerance_s=0.5, event_time_tolerance_s=2.0, event_distance_tolerance_km=8.0,
     )
 
     assert metrics == json.loads((run / "metrics.json").read_text())
     assert metrics == evaluate(*catalog, start=T0, end=T0 + pd.Timedelta(days=1))
-    assert (run / "event_map.png").exists() and (run / "pick_residuals.png").exists()
+    detections = read_table(run / "detections.parquet")
+    assert detections.set_index("event_id")["outcome"].to_dict() == {"P1": "matched", "P2": "matched", "P3": "unmatched"}
+    assert read_table(run / "reference_events.parquet")["found"].tolist() == [True, True, False]
+    matches = read_table(run / "pick_matches.parquet")
+    # every reference pick here names R1: AAAA lies at its epicentre, CCCC ~27 km from it
+    distance = matches.set_index(["station", "phase"])["epicentral_distance_km"]
+    assert distance[("AAAA", "P")] == pytest.approx(0.0)
+    assert distance[("CCCC", "P")] == pytest.approx(epicentral_distance_km(46.0, 12.0, 46.2, 12.2))
     summary = summary_table([run / "metrics.json"])
     assert summary.loc[0, ["picker", "associator"]].tolist() == ["stalta", "gamma"]
     assert summary.loc[0, "event_recall"] == pytest.approx(2 / 3)
     assert summary.loc[0, "s_precision"] == 0.5
+    assert "candidates for review" in summary.loc[0, "notes"]
+    headline = headline_table(summary)
+    assert headline.loc[0, "found"] == "2 of 3" and headline.loc[0, "real"] == "n/a"

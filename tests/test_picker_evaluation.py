@@ -61,7 +61,7 @@ def test_bad_record_names_the_file(labelled_dir):
 
 def test_stalta_finds_every_synthetic_p(labelled_dir):
     metrics = evaluate_picker(read_labelled_records(*labelled_dir), {"type": "stalta"})
-    assert metrics["P"]["0.5s"]["n_true"] == 3
+    assert metrics["P"]["0.5s"]["n_ref"] == 3
     assert metrics["P"]["0.5s"]["recall"] == 1.0
     assert abs(metrics["P"]["0.5s"]["residual_median_s"]) < 0.1
     json.dumps(metrics, allow_nan=False)  # JSON-safe: no NaN anywhere
@@ -92,5 +92,5 @@ def test_phasenetlight_ethz_on_real_records(seisbench_cache, shared_dir, tmp_pat
     picker_cfg = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
                   "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
     metrics = evaluate_picker(records, picker_cfg)
-    assert metrics["P"]["0.5s"]["n_true"] == 20
+    assert metrics["P"]["0.5s"]["n_ref"] == 20
     assert metrics["P"]["0.5s"]["recall"] >= 0.8

@@ -20,7 +20,7 @@ def test_scores_are_none_when_there_is_nothing_to_divide_by():
     assert empty["recall"] is None and empty["precision"] is None and empty["residual_median_s"] is None
     scores = pick_scores(4, 5, [0.1, -0.1, 0.2])
     assert scores["recall"] == pytest.approx(0.75) and scores["precision"] == pytest.approx(0.6)
-    assert scores["n_matched"] == 3 and scores["residual_median_s"] == pytest.approx(0.1)
+    assert scores["tp"] == 3 and scores["residual_median_s"] == pytest.approx(0.1)
 
 
 def test_scores_by_tolerance_match_within_each_group():
@@ -29,4 +29,4 @@ def test_scores_by_tolerance_match_within_each_group():
     scores = scores_by_tolerance(groups, [0.5, 0.01])
     assert list(scores) == ["0.01s", "0.5s"]
     assert scores["0.5s"]["recall"] == 0.5 and scores["0.5s"]["precision"] == 0.5
-    assert scores["0.01s"]["n_matched"] == 0 and scores["0.5s"]["residual_median_s"] == pytest.approx(0.05)
+    assert scores["0.01s"]["tp"] == 0 and scores["0.5s"]["residual_median_s"] == pytest.approx(0.05)

@@ -91,7 +91,7 @@ def test_one_epoch_lowers_the_loss_and_saves_loadable_weights(dataset, tmp_path)
     assert (tmp_path / "model" / "training_curve.png").stat().st_size > 0
     scores = json.loads((tmp_path / "model" / "metrics.json").read_text())["scores"]
     assert set(scores) == {"dev", "test"} and set(scores["test"]) == {"P", "S"}
-    assert set(scores["test"]["P"]) == {"0.1s", "0.5s"} and scores["test"]["P"]["0.5s"]["n_true"] > 0
+    assert set(scores["test"]["P"]) == {"0.1s", "0.5s"} and scores["test"]["P"]["0.5s"]["n_ref"] > 0
     model = picking.load_model({"type": "seisbench", "model": "PhaseNet", "weights": str(tmp_path / "model" / "model")})
     assert type(model).__name__ == "PhaseNet"
 

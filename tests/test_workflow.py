@@ -1,14 +1,20 @@
 """The Snakemake workflow on a tiny synthetic scenario: dry runs, a full run, reruns of what changed."""
 from __future__ import annotations
 
+import html
 import json
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import obspy
 import pytest
 import yaml
 from workflow_runs import ROOT, SNAKEMAKE, planned_jobs, snakemake
+
+from quakesnake import io
 
 TINY = {
     "days": {"start": "2024-01-01", "end": "2024-01-02"},
@@ -16,7 +22,9 @@ TINY = {
                   "truth_min_picks": 4},
     "pickers": {"stalta": {"type": "stalta"}, "stalta-strict": {"type": "stalta", "trigger_on": 6.0}},
     "associators": {"pyocto": {"type": "pyocto", "n_picks": 4, "n_p_picks": 2, "n_s_picks": 1, "n_p_and_s_picks": 1}},
+    "review": {"n_record_sections": 1},
 }
+REVIEW_RECORD_SECTIONS = TINY["review"]["n_record_sections"]
 
 
 def run(workdir: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
@@ -67,6 +75,19 @@ def test_tiny_scenario_runs_end_to_end(tiny_run):
         assert metrics["picks"]["P"]["n_ref"] > 0
         assert (workdir / f"results/catalog/{picker}/pyocto.xml").stat().st_size > 0
         assert (workdir / f"results/evaluation/{picker}/pyocto/event_map.png").stat().st_size > 0
+        # the synthetic truth is the reference: every unmatched detection is real or false
+        events = metrics["events"]
+        assert events["fp_real"] + events["fp_false"] == events["fp"]
+        assert events["precision_real"] == pytest.approx((events["tp"] + events["fp_real"]) / events["n_pred"])
+        for figure in ("frequency_magnitude", "cumulative_events", "magnitudes", "pick_residuals"):
+            assert (workdir / f"results/evaluation/{picker}/pyocto/{figure}.png").stat().st_size > 0
+        review = workdir / f"results/review/{picker}/pyocto"
+        candidates = io.read_table(review / "candidates.csv")
+        assert len(candidates) == events["fp"]
+        catalog = obspy.read_events(str(review / "candidates.xml"))
+        assert sorted(e.event_descriptions[0].text for e in catalog) == sorted(candidates["event_id"])
+        largest = candidates[candidates["size_rank"] <= REVIEW_RECORD_SECTIONS]
+        assert sorted(p.name for p in (review / "record_sections").glob("*.png")) == sorted(largest["record_section"])
     baseline = json.loads((workdir / "results/evaluation/stalta/pyocto/metrics.json").read_text())
     # The baseline picker must find most of what an analyst would pick on this scenario.
     assert baseline["picks"]["P"]["recall"] > 0.6
@@ -88,7 +109,7 @@ def test_changing_one_picker_threshold_reruns_only_that_picker(tiny_run):
     changed_config = write_config(workdir / "changed.yaml", changed)
     jobs = rules_and_wildcards(run(workdir, "-n", config=changed_config))
     rules = {rule for rule, _ in jobs} - {"all"}
-    assert rules == {"pick", "associate", "magnitude", "catalog", "evaluate", "summary"}
+    assert rules == {"pick", "associate", "magnitude", "catalog", "evaluate", "report_figures", "review", "summary"}
     pickers = {wildcards["picker"] for _, wildcards in jobs if "picker" in wildcards}
     assert pickers == {"stalta-strict"}
     assert sum(rule == "pick" for rule, _ in jobs) == 2  # one per day
@@ -102,8 +123,6 @@ def pick_log_summary(workdir: Path, picker: str, day: str) -> str:
 
 @pytest.mark.slow
 def test_replacing_one_station_day_reruns_only_its_shard_and_days(tiny_run):
-    import obspy
-
     workdir, config = tiny_run
     raw = workdir / "results/waveforms/2024-01-02/SY.S002.mseed"
     picks_dir = workdir / "results/picks"
@@ -118,7 +137,7 @@ def test_replacing_one_station_day_reruns_only_its_shard_and_days(tiny_run):
     assert sorted((w["picker"], w["day"]) for w in by_rule["pick"]) == sorted((p, "2024-01-02") for p in TINY["pickers"])
     # Associating a day reads its neighbours' picks (midnight), so both days of this run re-associate.
     assert len(by_rule["associate"]) == len(TINY["pickers"]) * 2
-    assert len(by_rule["catalog"]) == len(by_rule["evaluate"]) == len(TINY["pickers"])
+    assert len(by_rule["catalog"]) == len(by_rule["evaluate"]) == len(by_rule["review"]) == len(TINY["pickers"])
     run(workdir, config=config)
     for picker in TINY["pickers"]:  # the same bytes: every station-day from the cache, nothing repicked
         assert "0 picked, 0 without usable data, 4 unchanged" in pick_log_summary(workdir, picker, "2024-01-02")
@@ -184,3 +203,60 @@ def test_report_command_of_the_readme_works_as_typed(tiny_run):
     report = workdir / "results/report.html"
     assert report.stat().st_size > 100_000
     assert "summary.csv" in report.read_text(errors="replace")
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def rendered_text(dom: str) -> str:
+    """The visible text of the report's app element in a dumped DOM: the report's data travels in
+    <script> elements, so only what the page's JavaScript rendered is left once they are dropped."""
+    body = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", dom, flags=re.S)
+    start = body.find('id="app"')
+    assert start >= 0, "no app element in the dumped page"
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body[start:])))
+
+
+def render_in_chromium(browser: str, page: Path, profile: Path) -> str:
+    """The DOM of ``page`` after its scripts ran, from headless Chromium."""
+    result = subprocess.run(
+        # --no-sandbox: CI and containers run as root, where Chromium's sandbox refuses to start
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+         "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
+    """What a person sees: the landing page lists the results and shows the headline table; a
+    picker + associator's page lists its events, picks, candidates and scores."""
+    browser = next((found for found in map(shutil.which, CHROMIUM_NAMES) if found), None)
+    if browser is None:
+        pytest.skip(f"needs headless Chromium ({' or '.join(CHROMIUM_NAMES)} on PATH; Debian package chromium, "
+                    "which .ci/run installs with apt-get where it can)")
+    workdir, config = tiny_run
+    report = workdir / "results/report.html"
+    if not report.exists():
+        snakemake(workdir, "--configfile", str(config), "--report", "results/report.html")
+
+    landing = rendered_text(render_in_chromium(browser, report, tmp_path / "profile"))
+    assert "Results" in landing and "Overview" in landing
+    for picker in TINY["pickers"]:
+        assert f"{picker} + pyocto" in landing
+    assert "Catalogs against the reference" in landing
+    headline = io.read_table(workdir / "results/evaluation/headline.csv")
+    for row in headline.itertuples(index=False):
+        assert f"{row.catalog} {row.found} {row.precision:.2f} {row.real:.2f}" in landing
+
+    # a category page, opened as a click on it would (the report's own app.showCategory)
+    page = tmp_path / "category.html"
+    text = report.read_text()
+    script = "<script>setTimeout(function () { app.showCategory('stalta + pyocto'); }, 200);</script>"
+    end = text.rindex("</body>")
+    page.write_text(text[:end] + script + text[end:])
+    category = rendered_text(render_in_chromium(browser, page, tmp_path / "profile"))
+    for subcategory in ("Events", "Picks and stations", "Candidate new events", "Scores"):
+        assert subcategory in category

@@ -71,7 +71,8 @@ def _add_evaluate(subparsers) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from quakesnake.evaluation import plot_event_map, plot_pick_residuals, score_catalog, write_metrics
+    from quakesnake.evaluation import score_catalog, write_metrics
+    from quakesnake.report_figures import plot_event_map, plot_pick_residuals
 
     for name in ("pick_tolerance", "event_time_tolerance", "event_distance_tolerance"):
         if not getattr(args, name) > 0:
@@ -92,7 +93,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     write_metrics(score.metrics, args.out)
     if args.plots:
-        plot_event_map(score.pred_events, score.ref_events, score.event_matches, ref_stations, args.plots / "event_map.png")
+        plot_event_map(score.detections, score.reference, ref_stations, args.plots / "event_map.png")
         plot_pick_residuals(score.pick_matches, args.plots / "pick_residuals.png")
     print(format_metrics(score.metrics))
     return 0

@@ -15,6 +15,14 @@ no other predicted code claims that reference code. Networks are not compared (r
 picks carry none).
 
 Residuals and errors are predicted minus reference (positive: late, deep, large).
+
+Unmatched detections: a reference made by an analyst (or the synthetic truth, which keeps only
+events with enough visible picks, as a bulletin would) leaves small events out, so an unmatched
+detection is not necessarily false. When the complete list of events that happened is known
+(the synthetic generator's ``events_all.csv``), unmatched detections are matched once more, one to
+one with the same tolerances, against the generated events the reference left out: those pairs
+are ``fp_real``, the rest ``fp_false``, and ``precision_real`` is (tp + fp_real) / detections.
+Against a real reference they stay unmatched: candidates for an analyst to review.
 """
 from __future__ import annotations
 
@@ -26,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from pyproj import Geod
-from scipy.optimize import linear_sum_assignment
 
-from quakesnake.io import PICK_COLUMNS, concat_tables, read_reference, read_table
+from quakesnake import seismicity
+from quakesnake.io import PICK_COLUMNS, concat_tables, read_reference, read_table, write_table
+from quakesnake.scoring import one_to_one, pick_scores
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,10 @@ EVENT_MATCH_COLUMNS = [
     "pred_index", "ref_index", "pred_event_id", "ref_event_id",
     "time_error_s", "epicentral_distance_km", "depth_error_km", "magnitude_error",
 ]
+# what became of a detection: matched to a reference event, else (with the complete list of
+# generated events) a real event the reference left out or a false one, else simply unmatched
+DETECTION_OUTCOMES = ("matched", "fp_real", "fp_false", "unmatched")
+GENERATED_EVENT_COLUMNS = ["event_id", "time", "latitude", "longitude", "depth_km"]
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -72,34 +84,6 @@ def _seconds(times: pd.Series, origin: np.datetime64) -> np.ndarray:
     return (times.to_numpy("datetime64[ns]") - origin) / np.timedelta64(1, "s")
 
 
-def _one_to_one(pred_s: np.ndarray, ref_s: np.ndarray, time_tolerance_s: float, pair_cost) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum matching with minimum total cost; ``pair_cost(p, r) -> (cost, valid)`` for index arrays."""
-    times = np.concatenate([pred_s, ref_s])
-    is_ref = np.concatenate([np.zeros(len(pred_s), bool), np.ones(len(ref_s), bool)])
-    position = np.concatenate([np.arange(len(pred_s)), np.arange(len(ref_s))])
-    order = np.argsort(times, kind="stable")
-    # pairs never span a gap wider than the tolerance, so each cluster is solved on its own
-    breaks = np.flatnonzero(np.diff(times[order]) > time_tolerance_s) + 1
-    pred_matched, ref_matched = [], []
-    for cluster in np.split(order, breaks):
-        pred = position[cluster[~is_ref[cluster]]]
-        ref = position[cluster[is_ref[cluster]]]
-        if len(pred) == 0 or len(ref) == 0:
-            continue
-        cost, valid = pair_cost(pred, ref)
-        if not valid.any():
-            continue
-        # a bonus larger than any total cost makes every extra pair worth more than lower costs
-        bonus = float(cost[valid].sum()) + 1.0
-        rows, cols = linear_sum_assignment(np.where(valid, cost - bonus, 0.0))
-        kept = valid[rows, cols]
-        pred_matched.append(pred[rows[kept]])
-        ref_matched.append(ref[cols[kept]])
-    if not pred_matched:
-        return np.array([], np.int64), np.array([], np.int64)
-    return np.concatenate(pred_matched), np.concatenate(ref_matched)
-
-
 def match_picks(pred: pd.DataFrame, ref: pd.DataFrame, tolerance_s: float = 0.5) -> pd.DataFrame:
     """One-to-one pick matches on (station, phase) within ``tolerance_s``.
 
@@ -125,7 +109,7 @@ def match_picks(pred: pd.DataFrame, ref: pd.DataFrame, tolerance_s: float = 0.5)
             dt = np.abs(p_s[p][:, None] - r_s[r][None, :])
             return dt, dt <= tolerance_s
 
-        p_hit, r_hit = _one_to_one(p_s, r_s, tolerance_s, cost)
+        p_hit, r_hit = one_to_one(p_s, r_s, tolerance_s, cost)
         rows.append(pd.DataFrame({
             "pred_row": pred_rows[p_hit], "ref_row": ref_rows[r_hit], "station": station, "phase": phase,
         }))
@@ -198,7 +182,7 @@ def match_events(pred: pd.DataFrame, ref: pd.DataFrame, time_tolerance_s: float 
         valid = (dt <= time_tolerance_s) & (distance <= distance_tolerance_km)
         return dt / time_tolerance_s + distance / distance_tolerance_km, valid
 
-    p_hit, r_hit = _one_to_one(pred_s, ref_s, time_tolerance_s, cost)
+    p_hit, r_hit = one_to_one(pred_s, ref_s, time_tolerance_s, cost)
     if len(p_hit) == 0:
         return _empty_event_matches()
     pred_magnitude = event_magnitude(pred).to_numpy(float)
@@ -239,6 +223,10 @@ class CatalogScore:
     pred_events: pd.DataFrame
     ref_events: pd.DataFrame
     dropped: dict = field(default_factory=dict)
+    # the window's detections with ``outcome`` (DETECTION_OUTCOMES) and what they matched, and the
+    # window's reference events with ``found`` and the detection that found them
+    detections: pd.DataFrame | None = None
+    reference: pd.DataFrame | None = None
 
 
 def evaluate(*args, **kwargs) -> dict:
@@ -259,6 +247,8 @@ def score_catalog(
     event_time_tolerance_s: float = 2.0,
     event_distance_tolerance_km: float = 8.0,
     processed_stations=None,
+    generated_events: pd.DataFrame | None = None,
+    magnitude_statistics: dict | None = None,
 ) -> CatalogScore:
     """Score predicted events and picks against the reference over the window [start, end).
 
@@ -296,15 +286,33 @@ def score_catalog(
     pred_picks = pred_picks[known]
 
     pick_matches = match_picks(pred_picks, ref_picks, pick_tolerance_s)
+    pick_matches = _with_reference_distance(pick_matches, ref_picks, ref_events, ref_stations)
     event_matches = match_events(pred_events, ref_events, event_time_tolerance_s, event_distance_tolerance_km)
+    detections, reference = _event_outcomes(pred_events, ref_events, event_matches)
+    if generated_events is not None:
+        generated = in_window(generated_events, "generated_events")
+        uncatalogued = generated[~generated["event_id"].astype(str).isin(set(ref_events["event_id"].astype(str)))]
+        unmatched = pred_events[detections["outcome"].to_numpy() == "unmatched"]
+        real = match_events(unmatched, uncatalogued, event_time_tolerance_s, event_distance_tolerance_km)
+        is_real = detections.index.isin(real["pred_index"])
+        detections.loc[detections["outcome"] == "unmatched", "outcome"] = "fp_false"
+        detections.loc[is_real, "outcome"] = "fp_real"
+        detections.loc[real["pred_index"], "generated_event_id"] = real["ref_event_id"].to_numpy()
     pred_phase, ref_phase = _phase(pred_picks), _phase(ref_picks)
+    event_metrics = _event_metrics(len(ref_events), len(pred_events), event_matches)
+    event_metrics.update(_unmatched_metrics(detections, generated_events is not None))
+    statistics = dict(magnitude_statistics or {})
     metrics = {
         "picks": {
-            phase: _pick_metrics(int((ref_phase == phase).sum()), int((pred_phase == phase).sum()),
-                                 pick_matches.loc[pick_matches["phase"] == phase, "residual_s"].to_numpy())
+            phase: pick_scores(int((ref_phase == phase).sum()), int((pred_phase == phase).sum()),
+                               pick_matches.loc[pick_matches["phase"] == phase, "residual_s"].to_numpy(), phase)
             for phase in ("P", "S")
         },
-        "events": _event_metrics(len(ref_events), len(pred_events), event_matches),
+        "events": event_metrics,
+        "magnitude_distribution": {
+            "catalog": seismicity.magnitude_statistics(event_magnitude(pred_events), **statistics),
+            "reference": seismicity.magnitude_statistics(event_magnitude(ref_events), **statistics),
+        },
         "tolerances": {
             "pick_s": pick_tolerance_s, "event_time_s": event_time_tolerance_s,
             "event_distance_km": event_distance_tolerance_km,
@@ -312,24 +320,72 @@ def score_catalog(
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "dropped": dropped,
     }
-    return CatalogScore(json_safe(metrics), pick_matches, event_matches, pred_events, ref_events, dropped)
+    return CatalogScore(json_safe(metrics), pick_matches, event_matches, pred_events, ref_events, dropped,
+                        detections, reference)
+
+
+def _event_outcomes(pred_events: pd.DataFrame, ref_events: pd.DataFrame, matches: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(detections with outcome matched/unmatched and their pair, reference events with found)."""
+    detections = pred_events.copy()
+    detections["outcome"] = "unmatched"
+    detections["ref_event_id"] = None
+    detections["generated_event_id"] = None
+    for column in ("time_error_s", "epicentral_distance_km", "magnitude_error"):
+        detections[column] = np.nan
+    pairs = matches.set_index("pred_index")
+    detections.loc[pairs.index, "outcome"] = "matched"
+    for column in ("ref_event_id", "time_error_s", "epicentral_distance_km", "magnitude_error"):
+        detections.loc[pairs.index, column] = pairs[column].to_numpy()
+    detections["reference_magnitude"] = np.nan
+    detections.loc[pairs.index, "reference_magnitude"] = event_magnitude(ref_events).reindex(matches["ref_index"]).to_numpy()
+    reference = ref_events.copy()
+    reference["found"] = reference.index.isin(matches["ref_index"])
+    reference["pred_event_id"] = None
+    reference.loc[matches["ref_index"], "pred_event_id"] = matches["pred_event_id"].to_numpy()
+    return detections, reference
+
+
+def _unmatched_metrics(detections: pd.DataFrame, complete_truth: bool) -> dict:
+    """fp_real, fp_false, precision_real (None with the reason when nothing tells real from false)."""
+    outcome = detections["outcome"]
+    n_pred, tp = len(detections), int((outcome == "matched").sum())
+    if not complete_truth:
+        return {
+            "fp_real": None, "fp_false": None, "precision_real": None, "n_unmatched": n_pred - tp,
+            "precision_real_reason": "the reference is not a complete list of the events that happened: "
+                                     "unmatched detections are candidates for review, not known to be false",
+        }
+    fp_real = int((outcome == "fp_real").sum())
+    return {
+        "fp_real": fp_real, "fp_false": int((outcome == "fp_false").sum()),
+        "precision_real": _ratio(tp + fp_real, n_pred), "n_unmatched": n_pred - tp,
+        "precision_real_reason": None if n_pred else "no detections",
+    }
+
+
+def _with_reference_distance(pick_matches: pd.DataFrame, ref_picks: pd.DataFrame, ref_events: pd.DataFrame,
+                             ref_stations: pd.DataFrame) -> pd.DataFrame:
+    """Pick matches with the reference event of each pick and its epicentral distance to the station
+    (NaN when the reference pick names no event of the window or the station has no coordinates)."""
+    table = pick_matches.copy()
+    event_ids = ref_picks["event_id"].astype(str) if "event_id" in ref_picks else pd.Series(None, index=ref_picks.index, dtype=object)
+    table["ref_event_id"] = event_ids.reindex(table["ref_index"]).to_numpy(object)
+    events = ref_events.drop_duplicates("event_id") if "event_id" in ref_events else ref_events.iloc[:0].assign(event_id="")
+    events = events.set_index(events["event_id"].astype(str))
+    stations = ref_stations.dropna(subset=["latitude", "longitude"]).drop_duplicates("station").set_index("station")
+    event_lat = events["latitude"].reindex(table["ref_event_id"]).to_numpy(float)
+    event_lon = events["longitude"].reindex(table["ref_event_id"]).to_numpy(float)
+    station_lat = stations["latitude"].reindex(table["station"]).to_numpy(float)
+    station_lon = stations["longitude"].reindex(table["station"]).to_numpy(float)
+    known = np.isfinite(event_lat) & np.isfinite(station_lat)
+    distance = np.full(len(table), np.nan)
+    distance[known] = epicentral_distance_km(event_lat[known], event_lon[known], station_lat[known], station_lon[known])
+    table["epicentral_distance_km"] = distance
+    return table
 
 
 def _ratio(numerator: int, denominator: int):
     return numerator / denominator if denominator else None
-
-
-def _pick_metrics(n_ref: int, n_pred: int, residuals: np.ndarray) -> dict:
-    median = float(np.median(residuals)) if len(residuals) else None
-    return {
-        "recall": _ratio(len(residuals), n_ref),
-        "precision": _ratio(len(residuals), n_pred),
-        "n_ref": n_ref,
-        "n_pred": n_pred,
-        "tp": len(residuals),
-        "residual_median_s": median,
-        "residual_mad_s": float(np.median(np.abs(residuals - median))) if len(residuals) else None,
-    }
 
 
 def _mean(values: np.ndarray):
@@ -348,9 +404,15 @@ def _event_metrics(n_ref: int, n_pred: int, matches: pd.DataFrame) -> dict:
     distance = matches["epicentral_distance_km"].to_numpy(float)
     depth_error = matches["depth_error_km"].to_numpy(float)
     magnitude_error = matches["magnitude_error"].to_numpy(float)
+    reason = None
+    if n_ref == 0:
+        reason = "the reference has no events in the window: nothing to score against"
+    elif n_pred == 0:
+        reason = "no events were detected in the window"
     return {
         "recall": _ratio(tp, n_ref),
-        "precision": _ratio(tp, n_pred),
+        "precision": _ratio(tp, n_pred) if n_ref else None,
+        "reason": reason,
         "n_ref": n_ref,
         "n_pred": n_pred,
         "tp": tp,
@@ -401,47 +463,70 @@ def evaluate_files(
     reference_dir,
     days,
     metrics_path,
-    event_map_path=None,
-    pick_residuals_path=None,
+    detections_path=None,
+    reference_events_path=None,
+    pick_matches_path=None,
     *,
+    generated_events_path=None,
     pick_tolerance_s: float = 0.5,
     event_time_tolerance_s: float = 2.0,
     event_distance_tolerance_km: float = 8.0,
     processed_stations=None,
+    magnitude_statistics: dict | None = None,
 ) -> dict:
     """Score a catalog file and per-day pick files over ``days`` (UTC, 'YYYY-MM-DD') against a
-    reference directory; write the metrics JSON and, when paths are given, the two plots."""
+    reference directory; write the metrics JSON and, when paths are given, the tables behind it:
+    the detections with their outcome, the reference events with ``found``, the pick matches.
+
+    ``generated_events_path``: the synthetic generator's complete event list (``events_all.csv``),
+    which splits unmatched detections into fp_real and fp_false.
+    """
     ref_events, ref_picks, ref_stations = read_reference(reference_dir)
     pred_events = read_table(events_path, ["time", "latitude", "longitude", "depth_km"])
     pred_picks = concat_tables([read_table(path, ["station", "phase", "time"]) for path in pick_paths], PICK_COLUMNS)
+    generated = None
+    if generated_events_path is not None:
+        generated = read_table(generated_events_path, GENERATED_EVENT_COLUMNS)
+        generated["event_id"] = generated["event_id"].astype(str)
     days = sorted(pd.Timestamp(day) for day in days)
     score = score_catalog(
         pred_events, pred_picks, ref_events, ref_picks, ref_stations,
         start=days[0], end=days[-1] + pd.Timedelta(days=1), pick_tolerance_s=pick_tolerance_s,
         event_time_tolerance_s=event_time_tolerance_s, event_distance_tolerance_km=event_distance_tolerance_km,
-        processed_stations=processed_stations,
+        processed_stations=processed_stations, generated_events=generated, magnitude_statistics=magnitude_statistics,
     )
     write_metrics(score.metrics, metrics_path)
-    if event_map_path is not None:
-        plot_event_map(score.pred_events, score.ref_events, score.event_matches, ref_stations, event_map_path)
-    if pick_residuals_path is not None:
-        plot_pick_residuals(score.pick_matches, pick_residuals_path)
+    for table, path in [(score.detections, detections_path), (score.reference, reference_events_path),
+                        (score.pick_matches, pick_matches_path)]:
+        if path is not None:
+            write_table(table.reset_index(drop=True), path)
     return score.metrics
 
 
 def summary_table(metrics_paths) -> pd.DataFrame:
-    """One row of headline numbers per ``.../{picker}/{associator}/metrics.json``."""
+    """One row of headline numbers per ``.../{picker}/{associator}/metrics.json``; ``notes`` says
+    why a score is empty (nothing to score against, no real/false split)."""
     rows = []
     for path in map(Path, metrics_paths):
         metrics = json.loads(path.read_text())
         events, p, s = metrics["events"], metrics["picks"]["P"], metrics["picks"]["S"]
+        fmd = metrics.get("magnitude_distribution", {})
+        catalog_fmd, reference_fmd = fmd.get("catalog", {}), fmd.get("reference", {})
+        notes = [f"{label}: {block['reason']}" for label, block in (("events", events), ("P", p), ("S", s))
+                 if block.get("reason")]
+        if events.get("precision_real_reason"):
+            notes.append(f"precision_real: {events['precision_real_reason']}")
         rows.append({
             "picker": path.parent.parent.name,
             "associator": path.parent.name,
             "event_recall": events["recall"],
             "event_precision": events["precision"],
+            "event_precision_real": events.get("precision_real"),
             "n_ref_events": events["n_ref"],
             "n_pred_events": events["n_pred"],
+            "tp": events["tp"],
+            "fp_real": events.get("fp_real"),
+            "fp_false": events.get("fp_false"),
             "p_recall": p["recall"],
             "p_precision": p["precision"],
             "s_recall": s["recall"],
@@ -453,58 +538,34 @@ def summary_table(metrics_paths) -> pd.DataFrame:
             "magnitude_bias": events["magnitude_bias"],
             "magnitude_mae": events["magnitude_mae"],
             "n_magnitude_pairs": events["n_magnitude_pairs"],
+            "mc": catalog_fmd.get("mc"),
+            "b_value": catalog_fmd.get("b_value"),
+            "b_uncertainty": catalog_fmd.get("b_uncertainty"),
+            "reference_mc": reference_fmd.get("mc"),
+            "reference_b_value": reference_fmd.get("b_value"),
+            "reference_b_uncertainty": reference_fmd.get("b_uncertainty"),
+            "notes": "; ".join(notes),
         })
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- plots
+def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The few numbers the report's landing page shows per picker × associator (from
+    :func:`summary_table`), in columns narrow enough for it: reference events found, precision,
+    precision_real, the real / false split of the unmatched detections, Mc and b-value. Missing
+    values read "n/a" (summary.csv's notes say why)."""
+    def number(value, digits=2):
+        return "n/a" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
-def plot_event_map(pred_events: pd.DataFrame, ref_events: pd.DataFrame, matches: pd.DataFrame, stations: pd.DataFrame, path) -> None:
-    """Map of reference and predicted epicentres: matched, missed and false, stations as triangles."""
-    matched_ref = ref_events.index.isin(matches["ref_index"])
-    matched_pred = pred_events.index.isin(matches["pred_index"])
-    fig = Figure(figsize=(8, 7))
-    ax = fig.subplots()
-    ax.scatter(stations["longitude"], stations["latitude"], marker="^", s=40, c="0.5", edgecolors="k", linewidths=0.5, label="station")
-    for ref_index, pred_index in zip(matches["ref_index"], matches["pred_index"]):
-        ax.plot([ref_events.at[ref_index, "longitude"], pred_events.at[pred_index, "longitude"]],
-                [ref_events.at[ref_index, "latitude"], pred_events.at[pred_index, "latitude"]], c="tab:green", lw=0.6)
-    ax.scatter(ref_events.loc[matched_ref, "longitude"], ref_events.loc[matched_ref, "latitude"], s=30, facecolors="none",
-               edgecolors="tab:green", label=f"reference, found ({int(matched_ref.sum())})")
-    ax.scatter(pred_events.loc[matched_pred, "longitude"], pred_events.loc[matched_pred, "latitude"], s=8, c="tab:green",
-               label=f"predicted, matched ({int(matched_pred.sum())})")
-    ax.scatter(ref_events.loc[~matched_ref, "longitude"], ref_events.loc[~matched_ref, "latitude"], s=30, marker="x",
-               c="tab:red", label=f"reference, missed ({int((~matched_ref).sum())})")
-    ax.scatter(pred_events.loc[~matched_pred, "longitude"], pred_events.loc[~matched_pred, "latitude"], s=14, c="tab:orange",
-               label=f"predicted, false ({int((~matched_pred).sum())})")
-    latitudes = pd.concat([stations["latitude"], ref_events["latitude"], pred_events["latitude"]]).dropna()
-    if len(latitudes):
-        ax.set_aspect(1.0 / np.cos(np.radians(latitudes.mean())))
-    ax.set_xlabel("longitude (°)")
-    ax.set_ylabel("latitude (°)")
-    ax.legend(loc="best", fontsize="small")
-    _save(fig, path)
-
-
-def plot_pick_residuals(pick_matches: pd.DataFrame, path) -> None:
-    """Histograms of predicted minus reference pick times, P and S side by side."""
-    fig = Figure(figsize=(9, 3.5))
-    axes = fig.subplots(1, 2, sharey=True)
-    residuals = pick_matches["residual_s"].to_numpy(float)
-    limit = max(float(np.abs(residuals).max()) if len(residuals) else 0.0, 0.1)
-    bins = np.linspace(-limit, limit, 41)
-    for ax, phase, colour in zip(axes, ("P", "S"), ("tab:blue", "tab:red")):
-        values = pick_matches.loc[pick_matches["phase"] == phase, "residual_s"].to_numpy(float)
-        ax.hist(values, bins=bins, color=colour, alpha=0.8)
-        summary = f"n={len(values)}" + (f", median {np.median(values):+.3f} s" if len(values) else "")
-        ax.set_title(f"{phase}: {summary}", fontsize="medium")
-        ax.set_xlabel("predicted − reference (s)")
-    axes[0].set_ylabel("matched picks")
-    _save(fig, path)
-
-
-def _save(fig: Figure, path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)  # a bare Figure renders with Agg: no pyplot state, no display needed
+    rows = []
+    for row in summary.to_dict("records"):
+        rows.append({
+            "catalog": f"{row['picker']} + {row['associator']}",
+            "found": f"{int(row['tp'])} of {int(row['n_ref_events'])}",
+            "precision": number(row["event_precision"]),
+            "real": number(row["event_precision_real"]),
+            "new real / false": "n/a" if pd.isna(row["fp_real"]) else f"{int(row['fp_real'])} / {int(row['fp_false'])}",
+            "Mc": number(row["mc"], 1),
+            "b": "n/a" if pd.isna(row["b_value"]) else f"{row['b_value']:.2f} ± {row['b_uncertainty']:.2f}",
+        })
+    return pd.DataFrame(rows)

@@ -206,3 +206,21 @@ def shard_status_table(paths) -> pd.DataFrame:
         rows.extend(table[SHARD_STATUS_COLUMNS].fillna("").astype(str).values.tolist())
     table = pd.DataFrame(rows, columns=SHARD_STATUS_COLUMNS)
     return table.sort_values(["day", "network", "station"], kind="stable").reset_index(drop=True)
+
+
+def shard_status_summary(table: pd.DataFrame, max_examples: int = 5) -> pd.DataFrame:
+    """The shard status table (:func:`shard_status_table`) in one row per stage, status and reason:
+    how many shards, on how many days, and the first few of them (``DAY NET.STA``), so that a run of
+    thousands of shards says in a few lines what yielded nothing and why."""
+    columns = ["stage", "status", "reason", "n_shards", "n_days", "examples"]
+    if table.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    rows = []
+    for (stage, status, reason), group in table.groupby(["stage", "status", "reason"], sort=False):
+        examples = [f"{d} {n}.{s}" for d, n, s in group[["day", "network", "station"]].head(max_examples).itertuples(index=False)]
+        rows.append([stage, status, reason, len(group), group["day"].nunique(),
+                     ", ".join(examples) + (" …" if len(group) > max_examples else "")])
+    summary = pd.DataFrame(rows, columns=columns)
+    # what went wrong first: ok rows last, then by stage in pipeline order and by count
+    summary["_ok"] = summary["status"] == "ok"
+    return summary.sort_values(["_ok", "n_shards"], ascending=[True, False], kind="stable").drop(columns="_ok").reset_index(drop=True)

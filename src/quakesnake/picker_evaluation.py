@@ -146,7 +146,7 @@ def evaluate_picker(records: list[Record], picker_cfg: dict, *, model=None, tole
             truth = record.true_time(phase)
             true_s = [] if truth is None else [(truth.ns - start_ns) / 1e9]
             groups[phase].append((true_s, pick_s[picks["phase"].to_numpy() == phase]))
-    metrics = {phase: scores_by_tolerance(groups[phase], tolerances) for phase in PHASES}
+    metrics = {phase: scores_by_tolerance(groups[phase], tolerances, phase) for phase in PHASES}
     return json_safe({"picker": settings, "n_records": len(records), "tolerances_s": tolerances, **metrics})
 
 
@@ -160,7 +160,7 @@ def format_picker_metrics(metrics: dict) -> str:
     for phase in PHASES:
         by_tolerance = metrics[phase]
         widest = by_tolerance[tolerances[-1]]
-        line = f"{phase:6}{widest['n_true']:>8}{widest['n_picked']:>7}"
+        line = f"{phase:6}{widest['n_ref']:>8}{widest['n_pred']:>7}"
         line += "".join(f"{_cell(by_tolerance[t]['recall']):>13}{_cell(by_tolerance[t]['precision']):>11}" for t in tolerances)
         line += f"{_cell(widest['residual_median_s']):>10}{_cell(widest['residual_mad_s']):>8}{_cell(widest['residual_rms_s']):>8}"
         lines.append(line)

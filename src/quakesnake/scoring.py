@@ -2,10 +2,11 @@
 
 A pick matches a true arrival of its phase within a tolerance, one to one, pairs chosen to match
 as many as possible and then to minimise the total time error (:func:`one_to_one`). Scores
-(:func:`pick_scores`): ``recall`` = matched / true arrivals, ``precision`` = matched / picks,
-counts ``n_true``, ``n_picked``, ``n_matched``, and the residuals (pick − truth, s) of the
-matches: ``residual_median_s``, ``residual_mad_s``, ``residual_rms_s``; ratios and residuals are
-None when there is nothing to divide by (never 0 for "nothing to score"). Several tolerances:
+(:func:`pick_scores`): ``recall`` = matched / reference arrivals, ``precision`` = matched /
+picks, counts ``n_ref``, ``n_pred``, ``tp``, and the residuals (pick − reference, s) of the
+matches: ``residual_median_s``, ``residual_mad_s``, ``residual_rms_s``. Nothing to score against
+(no reference arrival) gives a None precision and recall with a ``reason``, never 0: every pick
+"false" against a reference that holds nothing is not known to be false. Several tolerances:
 :func:`scores_by_tolerance`, keyed ``"0.1s"``, ``"0.5s"``. The catalog evaluation, the
 labelled-waveform evaluation (``quakesnake eval-picker``) and the training's dev/test scores all
 report these.
@@ -58,19 +59,25 @@ def _ratio(numerator: int, denominator: int):
     return numerator / denominator if denominator else None
 
 
-def pick_scores(n_true: int, n_picked: int, residuals_s) -> dict:
-    """The scores of one phase from its counts and the residuals (pick − truth, s) of its matches."""
+def pick_scores(n_ref: int, n_pred: int, residuals_s, phase: str = "") -> dict:
+    """The scores of one phase from its counts and the residuals (pick − reference, s) of its matches."""
     residuals = np.asarray(residuals_s, dtype=float)
     median = float(np.median(residuals)) if len(residuals) else None
+    reason = None
+    if n_ref == 0:
+        reason = f"the reference has no {phase + ' ' if phase else ''}picks here: nothing to score against"
+    elif n_pred == 0:
+        reason = f"no {phase + ' ' if phase else ''}picks were made"
     return {
-        "recall": _ratio(len(residuals), n_true),
-        "precision": _ratio(len(residuals), n_picked),
-        "n_true": int(n_true),
-        "n_picked": int(n_picked),
-        "n_matched": int(len(residuals)),
+        "recall": _ratio(len(residuals), n_ref),
+        "precision": _ratio(len(residuals), n_pred) if n_ref else None,
+        "n_ref": int(n_ref),
+        "n_pred": int(n_pred),
+        "tp": int(len(residuals)),
         "residual_median_s": median,
         "residual_mad_s": float(np.median(np.abs(residuals - median))) if len(residuals) else None,
         "residual_rms_s": float(np.sqrt(np.mean(residuals ** 2))) if len(residuals) else None,
+        "reason": reason,
     }
 
 
@@ -78,17 +85,17 @@ def tolerance_key(tolerance_s: float) -> str:
     return f"{float(tolerance_s):g}s"
 
 
-def scores_by_tolerance(groups, tolerances_s) -> dict:
-    """``{"0.1s": pick_scores, ...}`` over ``groups`` of (true times, picked times) in seconds (e.g.
-    one group per record, trace or station): matched one to one within each group."""
+def scores_by_tolerance(groups, tolerances_s, phase: str = "") -> dict:
+    """``{"0.1s": pick_scores, ...}`` over ``groups`` of (reference times, picked times) in seconds
+    (e.g. one group per record, trace or station): matched one to one within each group."""
     groups = [(np.asarray(t, dtype=float), np.asarray(p, dtype=float)) for t, p in groups]
-    n_true = sum(len(t) for t, _ in groups)
-    n_picked = sum(len(p) for _, p in groups)
+    n_ref = sum(len(t) for t, _ in groups)
+    n_pred = sum(len(p) for _, p in groups)
     out = {}
     for tolerance in sorted(float(t) for t in tolerances_s):
         residuals = []
         for true_s, picked_s in groups:
             p, r = one_to_one(picked_s, true_s, tolerance)
             residuals.append(picked_s[p] - true_s[r])
-        out[tolerance_key(tolerance)] = pick_scores(n_true, n_picked, np.concatenate(residuals) if residuals else [])
+        out[tolerance_key(tolerance)] = pick_scores(n_ref, n_pred, np.concatenate(residuals) if residuals else [], phase)
     return out

@@ -452,7 +452,7 @@ def pick_scores(model, loader, threshold: float, tolerances_s=(0.1, 0.5), seed: 
                     true_peaks, _ = find_peaks(target, height=0.5, distance=int(rate))
                     pred_peaks, _ = find_peaks(predicted, height=threshold, distance=int(rate / 2))
                     groups[phase].append((true_peaks / rate, pred_peaks / rate))
-    return {phase: scores_by_tolerance(groups[phase], tolerances_s) for phase in PRIMARY_COLUMNS}
+    return {phase: scores_by_tolerance(groups[phase], tolerances_s, phase) for phase in PRIMARY_COLUMNS}
 
 
 def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads: int | None = None) -> dict:

@@ -83,6 +83,8 @@ def final_targets():
                 f"results/evaluation/{picker}/{associator}/metrics.json",
                 f"results/catalog/{picker}/{associator}.csv",
                 f"results/catalog/{picker}/{associator}.xml",
+                f"results/evaluation/{picker}/{associator}/event_map.png",
+                f"results/review/{picker}/{associator}/candidates.csv",
             ]
     targets.append("results/evaluation/summary.csv")
     targets.append("results/status/shards.csv")

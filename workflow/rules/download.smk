@@ -24,6 +24,9 @@ rule scenario:
         events="results/truth/events.csv",
         picks="results/truth/picks.csv",
         stations="results/truth/stations.csv",
+        # every generated event (ML, visible-pick count n_visible), catalogued or not: evaluation
+        # tells real uncatalogued detections from false ones by it
+        events_all="results/truth/events_all.csv",
         arrivals="results/truth/arrivals.parquet",
     params:
         synthetic=config["synthetic"],

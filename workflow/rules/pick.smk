@@ -37,7 +37,12 @@ rule shard_status:
         [f"results/waveforms/{day}/status.csv" for day in DAYS]
         + [f"results/picks/{PICKERS[0]}/{day}.status.csv" for day in DAYS],
     output:
-        "results/status/shards.csv",
+        shards="results/status/shards.csv",
+        summary=report(
+            "results/status/shard_summary.csv",
+            category="Overview",
+            caption="../report/shard_status.rst",
+        ),
     localrule: True
     log:
         "logs/shard_status.log",
