@@ -59,7 +59,7 @@ def test_profiles_and_extra_configs_validate():
 
 def test_schema_defaults_match_the_library_defaults():
     """The schema is where the workflow's defaults live; the library modules must agree with it."""
-    from quakesnake import training
+    from quakesnake import location, training
     from quakesnake.picking import picker_settings
     from quakesnake.sources import synthetic
 
@@ -69,3 +69,4 @@ def test_schema_defaults_match_the_library_defaults():
     for name in ("sb", "sl"):
         assert picker_settings({"type": config["pickers"][name]["type"]}) == config["pickers"][name]
     assert config["training"] == training.DEFAULTS
+    assert {k: v for k, v in config["relocation"].items() if k != "enabled"} == location.DEFAULT_OPTIONS

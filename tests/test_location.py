@@ -146,20 +146,9 @@ def test_residuals_of_relocated_events_are_recomputed_and_others_kept(scenario):
     ({"max_iterations": 3}, "unknown key.*max_iterations"),
     ({"pick_sigma_s": {"P": 0.0}}, "positive P and S"),
     ({"pick_sigma_s": {"Pg": 0.1}}, "positive P and S"),
-    ({"min_picks": 4}, "at least 5"),
+    ({"min_picks": 3}, "at least 4"),
     ({"max_depth_km": 0}, "max_depth_km must be positive"),
 ])
 def test_bad_relocation_options_are_rejected_by_name(options, message):
     with pytest.raises(ValueError, match=message):
         resolve_options(options)
-
-
-def test_relocation_options_default_to_the_keyword_defaults():
-    import inspect
-
-    from quakesnake.location import DEFAULT_OPTIONS
-
-    signature = inspect.signature(relocate_with_residuals).parameters
-    for key, value in DEFAULT_OPTIONS.items():
-        default = signature[key].default
-        assert (default if default is not None else {"P": 0.1, "S": 0.2}) == value, key

@@ -64,8 +64,8 @@ def resolve_options(options: dict | None) -> dict:
     if set(sigma) - {"P", "S"} or min(sigma.values()) <= 0:
         raise ValueError(f"relocation options: pick_sigma_s needs positive P and S values (s), got {sigma}")
     resolved = {**DEFAULT_OPTIONS, **options, "pick_sigma_s": sigma}
-    if int(resolved["min_picks"]) < 5:
-        raise ValueError(f"relocation options: min_picks must be at least 5 (four unknowns and one redundant pick), got {resolved['min_picks']}")
+    if int(resolved["min_picks"]) < 4:
+        raise ValueError(f"relocation options: min_picks must be at least 4 (the four unknowns), got {resolved['min_picks']}")
     if resolved["max_depth_km"] <= 0 or resolved["margin_km"] < 0:
         raise ValueError(f"relocation options: max_depth_km must be positive and margin_km not negative, got {resolved['max_depth_km']}, {resolved['margin_km']}")
     return resolved
@@ -76,18 +76,8 @@ def relocate(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.DataF
     return relocate_with_residuals(events, assignments, stations, layers, **options)[0]
 
 
-def relocate_with_residuals(
-    events: pd.DataFrame,
-    assignments: pd.DataFrame,
-    stations: pd.DataFrame,
-    layers,
-    *,
-    pick_sigma_s: dict[str, float] | None = None,
-    min_picks: int = MIN_PICKS,
-    margin_km: float = 50.0,
-    max_depth_km: float = 60.0,
-    station_elevations: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def relocate_with_residuals(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.DataFrame, layers,
+                            **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events relocated from their assigned picks in the layered model ``layers``, and the
     assignments with the residuals of the relocated events' picks.
 
@@ -97,15 +87,18 @@ def relocate_with_residuals(
     longitude, depth_km (and x_km, y_km, rms_residual_s when present) hold the relocation, the
     previous values are kept as ``<column>_assoc``, and erh_km, erz_km, time_std_s and ``relocated``
     (False: too few picks, the associator location is kept and the uncertainties are NaN) are added.
-    Epicentres are searched within the station bounding box plus ``margin_km``, depths between 0
-    and ``max_depth_km``. ``station_elevations=False`` puts every station at sea level, as
-    Hypo71-style bulletins do.
+    ``options`` (keys and defaults: :data:`DEFAULT_OPTIONS`): ``pick_sigma_s`` the a priori pick
+    uncertainties by phase; events with fewer than ``min_picks`` picks on located stations keep
+    the associator's location; epicentres are searched within the station bounding box plus
+    ``margin_km``, depths between 0 and ``max_depth_km``; ``station_elevations=False`` puts every
+    station at sea level, as Hypo71-style bulletins do.
 
     The returned assignments are a copy of ``assignments`` whose ``residual_s`` holds, for the picks
     of relocated events, observed minus predicted arrival from the relocated hypocentre (NaN on
     stations without coordinates); other picks keep the associator's residual.
     """
-    sigma = resolve_options({"pick_sigma_s": pick_sigma_s})["pick_sigma_s"]
+    options = resolve_options(options)
+    sigma, min_picks, max_depth_km = options["pick_sigma_s"], int(options["min_picks"]), float(options["max_depth_km"])
     table = events.copy()
     assigned = assignments.copy()
     for column in LOCATED_COLUMNS:
@@ -118,9 +111,9 @@ def relocate_with_residuals(
     if table.empty or coordinates.empty:
         return table, assigned
 
-    projection = LocalProjection.around(coordinates["latitude"], coordinates["longitude"], margin_km)
+    projection = LocalProjection.around(coordinates["latitude"], coordinates["longitude"], options["margin_km"])
     station_x, station_y = projection.to_xy(coordinates["latitude"], coordinates["longitude"])
-    elevation_km = coordinates["elevation_m"].to_numpy(float) / 1000.0 if station_elevations else 0.0
+    elevation_km = coordinates["elevation_m"].to_numpy(float) / 1000.0 if options["station_elevations"] else 0.0
     station_table = pd.DataFrame(
         {"x": station_x, "y": station_y, "elevation_km": elevation_km},
         index=coordinates["id"].to_numpy(),
@@ -219,10 +212,9 @@ def locate_files(events_path, assignments_path, stations_path, layers, events_ou
     """The locate rule's file edge of :func:`relocate_with_residuals`: one day's associated events
     and assignments in, the relocated events and the assignments with their residuals out.
     ``options`` are :data:`DEFAULT_OPTIONS` keys (the workflow's ``relocation`` section)."""
-    options = resolve_options(options)
     events = io.read_table(events_path, io.EVENT_COLUMNS[:5])
     assignments = io.read_table(assignments_path, ["event_id", "network", "station", "phase", "time"])
-    located, residuals = relocate_with_residuals(events, assignments, io.read_stations(stations_path), layers, **options)
+    located, residuals = relocate_with_residuals(events, assignments, io.read_stations(stations_path), layers, **(options or {}))
     io.write_table(located, events_out)
     io.write_table(residuals, assignments_out)
     return located
