@@ -18,9 +18,7 @@ TINY = {
                   "truth_min_picks": 4},
     "pickers": {"stalta": {"type": "stalta"}, "stalta-strict": {"type": "stalta", "trigger_on": 6.0}},
     "associators": {"pyocto": {"type": "pyocto", "n_picks": 4, "n_p_picks": 2, "n_s_picks": 1, "n_p_and_s_picks": 1}},
-    # the velocity model as a file (written by the fixture) and the locate stage on, as for real sources
-    "velocity_model": "velocity.csv",
-    "relocation": {"enabled": True},
+    "velocity_model": "velocity.csv",  # the model as a file, written by the fixture (the locate stage is on by default)
 }
 
 
@@ -46,10 +44,8 @@ def test_default_config_dry_run_shows_the_whole_dag(tmp_path):
     assert rules.count("download") == days
     assert rules.count("pick") == 2 * days  # PhaseNet (shipped weights) and STA/LTA
     assert "preprocess" not in rules and "merge" not in rules
-    assert rules.count("associate") == rules.count("magnitude") == 2 * 2 * days
+    assert rules.count("associate") == rules.count("locate") == rules.count("magnitude") == 2 * 2 * days
     assert rules.count("evaluate") == 2 * 2
-    # relocation is off for the synthetic default: magnitude reads the associator's tables
-    assert "locate" not in rules
 
 
 def test_relocation_puts_a_locate_job_per_day_before_magnitude(tmp_path):
@@ -119,7 +115,7 @@ def test_changing_one_picker_threshold_reruns_only_that_picker(tiny_run):
 def test_changing_a_relocation_option_reruns_locate_and_what_follows_only(tiny_run):
     workdir, config = tiny_run
     changed = yaml.safe_load(config.read_text())
-    changed["relocation"]["pick_sigma_s"] = {"S": 0.3}
+    changed["relocation"] = {"pick_sigma_s": {"S": 0.3}}
     jobs = rules_and_wildcards(run(workdir, "-n", config=write_config(workdir / "sigma.yaml", changed)))
     assert {rule for rule, _ in jobs} - {"all"} == {"locate", "magnitude", "catalog", "evaluate", "summary"}
     assert sum(rule == "locate" for rule, _ in jobs) == len(TINY["pickers"]) * 2

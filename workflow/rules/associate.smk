@@ -18,7 +18,7 @@ rule associate:
         "../../scripts/associate.py"
 
 
-# Relocation in the 1D model (on by default for real sources, see common.smk): the events get the
+# Relocation in the 1D model (on by default, see common.smk): the events get the
 # relocated hypocentre and its uncertainties, the assignments the residuals of that solution.
 rule locate:
     input:

@@ -25,11 +25,10 @@ TWIN_CATALOG_FILES = (
     if config["source"]["type"] == "synthetic" and config["synthetic"]["catalog_dir"] else []
 )
 
-# The locate stage runs between associate and magnitude when relocation is on (by default for
-# real sources); off, magnitude reads the associator's tables and the DAG has no locate jobs.
+# The locate stage runs between associate and magnitude when relocation is on (the default: on the
+# default scenario it cut PyOcto's epicentral MAE from 0.65 to 0.18 km, see README "Results");
+# off, magnitude reads the associator's tables and the DAG has no locate jobs.
 RELOCATE = config["relocation"]["enabled"]
-if RELOCATE is None:
-    RELOCATE = config["source"]["type"] != "synthetic"
 RELOCATION_OPTIONS = {key: value for key, value in config["relocation"].items() if key != "enabled"}
 LOCATED_EVENTS = "results/located/{picker}/{associator}/{day}.parquet" if RELOCATE else "results/events/{picker}/{associator}/{day}.parquet"
 LOCATED_ASSIGNMENTS = (
