@@ -22,9 +22,9 @@ rule associate:
 # relocated hypocentre and its uncertainties, the assignments the residuals of that solution.
 rule locate:
     input:
-        events="results/events/{picker}/{associator}/{day}.parquet",
-        assignments="results/assignments/{picker}/{associator}/{day}.parquet",
-        stations="results/stations.csv",
+        events=rules.associate.output.events,
+        assignments=rules.associate.output.assignments,
+        stations=rules.associate.input.stations,
         velocity_model=VELOCITY_MODEL_FILES,
     output:
         events="results/located/{picker}/{associator}/{day}.parquet",
