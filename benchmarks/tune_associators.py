@@ -33,7 +33,7 @@ from common import OUT, ROOT, SHARED, machine, markdown_table
 
 from quakesnake.io import read_reference
 from quakesnake.replay import replay_catalog
-from quakesnake.velocity import read_layers
+from quakesnake.traveltimes import read_layers
 
 OGS = SHARED / "data" / "ogs"
 CONFIG_PATH = ROOT / "config" / "ogs-associators.yaml"

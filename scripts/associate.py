@@ -1,6 +1,7 @@
-from quakesnake import io, velocity
+from quakesnake import io
 from quakesnake.association import associate_day, picks_around_day
 from quakesnake.runner import logged
+from quakesnake.traveltimes import configured_layers
 
 with logged(snakemake) as log:
     day = snakemake.wildcards.day
@@ -10,7 +11,7 @@ with logged(snakemake) as log:
         io.read_stations(snakemake.input.stations),
         day,
         snakemake.params.associator,
-        velocity.read_layers(snakemake.params.velocity_model),
+        configured_layers(snakemake.input.velocity_model, snakemake.params.velocity_layers),
         name=snakemake.wildcards.associator,
     )
     log.info("%d picks -> %d events, %d assigned picks", len(picks), len(events), len(assignments))

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from quakesnake.review import review_files
 from quakesnake.runner import logged
+from quakesnake.traveltimes import configured_layers
 
 with logged(snakemake) as log:
     candidates = review_files(
@@ -15,7 +16,7 @@ with logged(snakemake) as log:
         csv_path=snakemake.output.candidates,
         quakeml_path=snakemake.output.quakeml,
         record_sections_dir=snakemake.output.record_sections,
-        velocity_model=snakemake.params.velocity_model,
+        velocity_model=configured_layers(snakemake.input.velocity_model, snakemake.params.velocity_layers),
         cfg=snakemake.params.review,
         channel_priority=snakemake.params.channel_priority,
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,7 @@ import pandas as pd
 import pytest
 from pyproj import Geod
 
-from quakesnake.association import (
-    DEFAULTS, associate_day, layered_first_arrival_times, picks_around_day, resolve_config,
-    write_pyocto_travel_time_table,
-)
+from quakesnake.association import DEFAULTS, associate_day, picks_around_day, resolve_config
 from quakesnake.evaluation import epicentral_distance_km, match_events
 from quakesnake.io import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, read_reference
 
@@ -239,35 +235,6 @@ def test_1d_model_needs_layers(scenario):
     stations, _, picks = scenario
     with pytest.raises(ValueError, match="needs layers"):
         associate_day(picks.drop(columns="truth"), stations, DAY, {"type": "pyocto"}, None, name="p")
-
-
-def test_layered_travel_times_match_closed_forms():
-    x = np.arange(0, 200.1, 0.5)
-    z = np.arange(0, 40.1, 0.5)
-    homogeneous = layered_first_arrival_times(np.array([0.0]), np.array([6.0]), x, z)
-    assert np.allclose(homogeneous, np.hypot(x[:, None], z[None, :]) / 6.0, atol=1e-5)
-
-    # 20 km of 6 km/s over 8 km/s: at the surface the head wave overtakes beyond the crossover
-    two_layers = layered_first_arrival_times(np.array([0.0, 20.0]), np.array([6.0, 8.0]), x, z)
-    delay = 2 * 20.0 * np.sqrt(1 / 6.0**2 - 1 / 8.0**2)
-    assert np.allclose(two_layers[:, 0], np.minimum(x / 6.0, x / 8.0 + delay), atol=1e-6)
-    depth = 10.0  # inside the top layer the head wave climbs back only 10 km
-    iz = int(depth / 0.5)
-    expected = np.minimum(np.hypot(x, depth) / 6.0, x / 8.0 + (2 * 20.0 - depth) * np.sqrt(1 / 6.0**2 - 1 / 8.0**2))
-    assert np.allclose(two_layers[:, iz], expected, atol=1e-5)
-
-
-def test_travel_time_table_has_pyocto_layout(tmp_path):
-    layers = pd.DataFrame({"depth_km": [0.0, 20.0], "vp_km_s": [6.0, 8.0], "vs_km_s": [3.5, 4.6]})
-    path = tmp_path / "table.bin"
-    write_pyocto_travel_time_table(layers, 1.0, 50.0, 30.0, path)
-    raw = path.read_bytes()
-    nx, nz, delta = struct.unpack("iid", raw[:16])
-    assert (nx, nz, delta) == (51, 31, 1.0)
-    times = np.frombuffer(raw[16:], dtype=np.float64).reshape(2, nx, nz)
-    assert times[0, 0, 0] == 0.0 and times[1, 0, 0] == 0.0
-    assert times[0, 30, 5] == pytest.approx(np.hypot(30, 5) / 6.0)
-    assert times[1, 30, 5] == pytest.approx(np.hypot(30, 5) / 3.5)
 
 
 @pytest.mark.shared

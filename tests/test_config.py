@@ -64,7 +64,7 @@ def test_the_library_reads_its_defaults_from_the_schema_alone(tmp_path, monkeypa
     full = validate_config({"pickers": {"sb": {"type": "seisbench"}, "sl": {"type": "stalta"}},
                             "associators": {"po": {"type": "pyocto"}, "ga": {"type": "gamma"}}}, SCHEMA)
     # the library's fast reader (no jsonschema) fills exactly what the validating workflow fills
-    for section in ("preprocess", "magnitude", "training", "synthetic", "evaluation", "association", "report", "review"):
+    for section in ("preprocess", "magnitude", "training", "synthetic", "evaluation", "association", "report", "review", "relocation"):
         assert config_module.section_defaults(section) == full[section], section
     for kind, entries in (("picker", full["pickers"]), ("associator", full["associators"])):
         for entry in entries.values():

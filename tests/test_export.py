@@ -143,3 +143,24 @@ def test_nonlinloc_observation_files_parse_line_by_line(with_magnitudes, tmp_pat
     # A second export replaces the directory as a whole.
     write_nlloc_obs(catalog[:0], directory)
     assert directory.is_dir() and not list(directory.iterdir()) and not list(tmp_path.glob("*.part"))
+
+
+def test_quakeml_carries_the_relocated_origin_and_its_uncertainties(catalog, tmp_path):
+    events, assignments, stations = catalog
+    located = events.assign(relocated=[True, False], erh_km=[0.8, np.nan], erz_km=[1.5, np.nan],
+                            time_std_s=[0.12, np.nan], rms_residual_s=[0.09, np.nan])
+    path = tmp_path / "located.xml"
+    write_quakeml(located, assignments, stations, path)
+    validate_quakeml_schema(str(path))
+    first, second = read_events(str(path))
+    origin = first.preferred_origin()
+    assert origin.origin_uncertainty.horizontal_uncertainty == pytest.approx(800.0)
+    assert origin.origin_uncertainty.preferred_description == "horizontal uncertainty"
+    assert origin.depth_errors.uncertainty == pytest.approx(1500.0)
+    assert origin.time_errors.uncertainty == pytest.approx(0.12)
+    assert origin.quality.standard_error == pytest.approx(0.09)
+    assert origin.quality.associated_phase_count == 3  # the arrivals' counts stay beside it
+    assert str(origin.method_id).endswith("/method/pyocto+relocation-1d")
+    kept = second.preferred_origin()  # not relocated: the associator's origin, without uncertainties
+    assert kept.origin_uncertainty is None and kept.depth_errors.uncertainty is None
+    assert str(kept.method_id).endswith("/method/pyocto")

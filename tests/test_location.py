@@ -1,7 +1,7 @@
 """Relocation: perturbed starts converge back to the true hypocentres on synthetic 1D picks.
 
 Arrival times are the exact first arrivals of a three-layer crust with a head wave
-(association.layered_first_arrival_times at each station distance), plus the vertical path
+(traveltimes.layered_first_arrival_times at each station distance), plus the vertical path
 through the top layer for the station elevation.
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from pyproj import Geod
 
-from quakesnake.association import layered_first_arrival_times
 from quakesnake.evaluation import epicentral_distance_km
-from quakesnake.location import LayeredTravelTimes, relocate
+from quakesnake.location import relocate, relocate_with_residuals, resolve_options
+from quakesnake.traveltimes import layered_first_arrival_times
 from test_association import make_stations
 
 LAYERS = pd.DataFrame({"depth_km": [0.0, 12.0, 30.0], "vp_km_s": [5.6, 6.3, 8.0], "vs_km_s": [3.2, 3.6, 4.5]})
@@ -127,22 +127,28 @@ def test_empty_events_get_the_new_columns(scenario):
     assert {"erh_km", "erz_km", "time_std_s", "relocated", "latitude_assoc", "depth_km_assoc"} <= set(located.columns)
 
 
-def test_spline_travel_times_match_the_exact_layered_times():
-    tables = LayeredTravelTimes(LAYERS, max_distance_km=150.0, max_depth_km=40.0)
-    distance = np.array([0.3, 5.2, 37.7, 88.1, 140.4])
-    depth = np.array([0.7, 11.9, 4.4, 25.3, 33.0])
-    for phase, column in (("P", "vp_km_s"), ("S", "vs_km_s")):
-        exact = np.array([
-            layered_first_arrival_times(LAYERS["depth_km"].to_numpy(), LAYERS[column].to_numpy(), np.array([d]), np.array([z]))[0, 0]
-            for d, z in zip(distance, depth)
-        ])
-        times, d_distance, d_depth = tables.time(phase, distance, depth)
-        assert np.allclose(times, exact, atol=0.03)
-        # derivatives against a central difference of the exact times
-        step = 0.01
-        tops, velocities = LAYERS["depth_km"].to_numpy(), LAYERS[column].to_numpy()
-        for i, (d, z) in enumerate(zip(distance, depth)):
-            ahead = layered_first_arrival_times(tops, velocities, np.array([d + step, d - step]), np.array([z]))[:, 0]
-            assert d_distance[i] == pytest.approx((ahead[0] - ahead[1]) / (2 * step), abs=0.01)
-            below = layered_first_arrival_times(tops, velocities, np.array([d]), np.array([z + step, z - step]))[0]
-            assert d_depth[i] == pytest.approx((below[0] - below[1]) / (2 * step), abs=0.01)
+
+def test_residuals_of_relocated_events_are_recomputed_and_others_kept(scenario):
+    stations, truth, picks = scenario
+    assigned = picks.assign(residual_s=7.0)
+    sparse = assigned[(assigned["event_id"] != "E0") | (assigned["station"].isin(["S000", "S001"]))]
+    located, residuals = relocate_with_residuals(perturbed(truth), sparse, stations, LAYERS)
+    assert residuals.index.equals(sparse.index)
+    kept = residuals["event_id"] == "E0"  # too few picks: not relocated, the associator's residuals stay
+    assert (residuals.loc[kept, "residual_s"] == 7.0).all()
+    # exact synthetic times: the relocated hypocentre predicts every other pick to a few ms
+    assert residuals.loc[~kept, "residual_s"].abs().max() < 0.05
+    rms = residuals[~kept].groupby("event_id")["residual_s"].apply(lambda r: np.sqrt(np.mean(r ** 2)))
+    np.testing.assert_allclose(located.set_index("event_id").loc[rms.index, "rms_residual_s"], rms)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_iterations": 3}, "unknown key.*max_iterations"),
+    ({"pick_sigma_s": {"P": 0.0}}, "positive P and S"),
+    ({"pick_sigma_s": {"Pg": 0.1}}, "positive P and S"),
+    ({"min_picks": 3}, "at least 4"),
+    ({"max_depth_km": 0}, "max_depth_km must be positive"),
+])
+def test_bad_relocation_options_are_rejected_by_name(options, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_options(options)

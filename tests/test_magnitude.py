@@ -19,6 +19,7 @@ from quakesnake.magnitude import (
     resolve_config, station_amplitudes, wood_anderson_amplitude,
 )
 from quakesnake.sources import synthetic
+from quakesnake.traveltimes import DEFAULT_LAYERS, TravelTimes
 
 SCHEMA = SCHEMA_PATH
 T0 = UTCDateTime("2024-05-01T00:00:00")
@@ -83,8 +84,8 @@ def test_config_rejects_unknown_keys_and_bad_values():
         resolve_config({"window_s": 3})
     with pytest.raises(ValueError, match="attenuation.d"):
         resolve_config({"attenuation": {"d": 1.0}})
-    with pytest.raises(ValueError, match="vp_vs"):
-        resolve_config({"vp_vs": 0.9})
+    with pytest.raises(ValueError, match="unknown key.*vp_vs"):
+        resolve_config({"vp_vs": 1.73})  # S is predicted from the velocity model now
     assert resolve_config({"attenuation": {"a": 1.0}})["attenuation"] == {"a": 1.0, "b": 0.00189, "c": 3.0}
 
 
@@ -134,9 +135,14 @@ def test_a_window_without_data_or_response_raises_with_the_reason():
 
 def test_station_magnitudes_with_predicted_s_and_a_window_cut_before_another_event():
     velocity = 1e-6
-    # Event A: S picked at 37.3 s. Event B: only P picked (45 s, inside A's window), so its S
-    # is predicted at 40 + 1.73 * 5 = 48.65 s, where a ten times larger burst arrives.
-    stream, inventory = station_stream({"E": [(37.3, velocity)], "N": [(48.65, 10 * velocity)]})
+    # Event A: S picked at 37.3 s. Event B: only P picked (45 s, inside A's window), so its S is
+    # predicted at 45 s plus the default crust's S-P time at its hypocentre (38.7 km away, 10 km
+    # deep), where a ten times larger burst arrives.
+    tables = TravelTimes(DEFAULT_LAYERS, 50.0, 20.0)
+    epicentral = obspy.geodetics.gps2dist_azimuth(46.0, 13.5, 46.0, 13.0)[0] / 1000.0
+    predicted_s = 45.0 + float(tables.time("S", epicentral, 10.0) - tables.time("P", epicentral, 10.0))
+    assert 50.0 < predicted_s < 51.0  # the S-P time of ~38 km in a crust with vp/vs 1.75
+    stream, inventory = station_stream({"E": [(37.3, velocity)], "N": [(predicted_s, 10 * velocity)]})
     events = pd.DataFrame([event_row("A", 20.0), event_row("B", 40.0), event_row("C", 90.0)])
     picks = pd.DataFrame([pick("A", "P", 30.0), pick("A", "S", 37.3), pick("B", "P", 45.0)])
     table = station_amplitudes(stream, inventory, events, picks, STATION, correction=0.2).set_index("event_id")

@@ -50,13 +50,14 @@ ACCOUNT = "qs_test_account"
 SECRET = f"eida-token-{uuid.uuid4().hex}"
 SECRET_FILE_CONTENT = f"token-file-content-{uuid.uuid4().hex}"
 
-STAGES = ["station_table", "scenario", "download", "pick", "associate", "magnitude"]
+STAGES = ["station_table", "scenario", "download", "pick", "associate", "locate", "magnitude"]
 PARTITION = {
     "station_table": "lrd_all_serial",
     "scenario": "lrd_all_serial",
     "download": "lrd_all_serial",
     "pick": "boost_usr_prod",
     "associate": "dcgp_usr_prod",
+    "locate": "dcgp_usr_prod",
     "magnitude": "dcgp_usr_prod",
 }
 

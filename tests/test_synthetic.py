@@ -25,7 +25,7 @@ from quakesnake.sources.synthetic import (
     synthesize_station_day,
     write_scenario,
 )
-from quakesnake.velocity import read_layers
+from quakesnake.traveltimes import read_layers
 
 DAY = "2024-05-01"
 QUIET = {"events_per_day": 0, "swarm_probability_per_day": 0.0, "gap_probability": 0.0}

@@ -15,6 +15,7 @@ import yaml
 from workflow_runs import ROOT, SNAKEMAKE, planned_jobs, snakemake
 
 from quakesnake import io
+from quakesnake.traveltimes import DEFAULT_LAYERS
 
 TINY = {
     "days": {"start": "2024-01-01", "end": "2024-01-02"},
@@ -23,6 +24,7 @@ TINY = {
     "pickers": {"stalta": {"type": "stalta"}, "stalta-strict": {"type": "stalta", "trigger_on": 6.0}},
     "associators": {"pyocto": {"type": "pyocto", "n_picks": 4, "n_p_picks": 2, "n_s_picks": 1, "n_p_and_s_picks": 1}},
     "review": {"n_record_sections": 1},
+    "velocity_model": "velocity.csv",  # the model as a file, written by the fixture (the locate stage is on by default)
 }
 REVIEW_RECORD_SECTIONS = TINY["review"]["n_record_sections"]
 
@@ -49,14 +51,28 @@ def test_default_config_dry_run_shows_the_whole_dag(tmp_path):
     assert rules.count("download") == days
     assert rules.count("pick") == 2 * days  # PhaseNet (shipped weights) and STA/LTA
     assert "preprocess" not in rules and "merge" not in rules
-    assert rules.count("associate") == rules.count("magnitude") == 2 * 2 * days
+    assert rules.count("associate") == rules.count("locate") == rules.count("magnitude") == 2 * 2 * days
     assert rules.count("evaluate") == 2 * 2
+
+
+def test_relocation_puts_a_locate_job_per_day_before_magnitude(tmp_path):
+    config = write_config(tmp_path / "relocate.yaml", TINY)
+    (tmp_path / "velocity.csv").write_text(DEFAULT_LAYERS.to_csv(index=False))
+    jobs = planned_jobs(run(tmp_path, "-n", config=config).stdout)
+    located = sorted(job["output"][0] for job in jobs if job["rule"] == "locate")
+    assert located == sorted(f"results/located/{picker}/pyocto/{day}.parquet"
+                             for picker in TINY["pickers"] for day in ("2024-01-01", "2024-01-02"))
+    # magnitude reads the located tables: with relocation off there is nothing between them
+    off = write_config(tmp_path / "off.yaml", {**TINY, "relocation": {"enabled": False}})
+    rules = [job["rule"] for job in planned_jobs(run(tmp_path, "-n", config=off).stdout)]
+    assert "locate" not in rules and rules.count("magnitude") == len(TINY["pickers"]) * 2
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
     config = write_config(workdir / "tiny.yaml", TINY)
+    (workdir / "velocity.csv").write_text(DEFAULT_LAYERS.to_csv(index=False))
     run(workdir, config=config)
     return workdir, config
 
@@ -110,9 +126,60 @@ def test_changing_one_picker_threshold_reruns_only_that_picker(tiny_run):
     jobs = rules_and_wildcards(run(workdir, "-n", config=changed_config))
     rules = {rule for rule, _ in jobs} - {"all"}
     assert rules == {"pick", "associate", "magnitude", "catalog", "evaluate", "report_figures", "review", "summary"}
+    assert rules == {"pick", "associate", "locate", "magnitude", "catalog", "evaluate", "summary"}
     pickers = {wildcards["picker"] for _, wildcards in jobs if "picker" in wildcards}
     assert pickers == {"stalta-strict"}
     assert sum(rule == "pick" for rule, _ in jobs) == 2  # one per day
+
+
+@pytest.mark.slow
+def test_changing_a_relocation_option_reruns_locate_and_what_follows_only(tiny_run):
+    workdir, config = tiny_run
+    changed = yaml.safe_load(config.read_text())
+    changed["relocation"] = {"pick_sigma_s": {"S": 0.3}}
+    jobs = rules_and_wildcards(run(workdir, "-n", config=write_config(workdir / "sigma.yaml", changed)))
+    assert {rule for rule, _ in jobs} - {"all"} == {"locate", "magnitude", "catalog", "evaluate", "summary"}
+    assert sum(rule == "locate" for rule, _ in jobs) == len(TINY["pickers"]) * 2
+
+
+@pytest.mark.slow
+def test_editing_the_velocity_model_file_reruns_the_rules_that_read_it(tiny_run):
+    import os
+
+    workdir, config = tiny_run
+    model = workdir / "velocity.csv"
+    original, stat = model.read_text(), model.stat()
+    model.write_text(DEFAULT_LAYERS.assign(vp_km_s=DEFAULT_LAYERS["vp_km_s"] * 1.02).to_csv(index=False))
+    try:
+        jobs = rules_and_wildcards(run(workdir, "-n", config=config))
+    finally:  # the fixture's model back, with its old time, so that nothing is stale for the other tests
+        model.write_text(original)
+        os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    rules = [rule for rule, _ in jobs]
+    # every reader of the model (travel times of the scenario, PyOcto's 1D table, relocation,
+    # magnitude windows) and what depends on them; the station table does not read it
+    assert {"scenario", "associate", "locate", "magnitude"} <= set(rules)
+    assert rules.count("associate") == rules.count("locate") == rules.count("magnitude") == len(TINY["pickers"]) * 2
+    assert "station_table" not in rules
+    assert [rule for rule, _ in rules_and_wildcards(run(workdir, "-n", config=config))] == []
+
+
+@pytest.mark.slow
+def test_the_catalog_carries_the_relocated_hypocentres(tiny_run):
+    from obspy import read_events
+
+    from quakesnake import io
+
+    workdir, _ = tiny_run
+    events = io.read_table(workdir / "results/catalog/stalta/pyocto.parquet")
+    assert events["relocated"].any(), "no event of the tiny run was relocated"
+    relocated = events[events["relocated"]]
+    assert relocated[["erh_km", "erz_km", "time_std_s"]].notna().all().all()
+    assert (relocated["latitude"] != relocated["latitude_assoc"]).all()
+    origins = {str(e.event_descriptions[0].text): e.preferred_origin() for e in read_events(str(workdir / "results/catalog/stalta/pyocto.xml"))}
+    for row in relocated.itertuples():
+        assert origins[row.event_id].latitude == pytest.approx(row.latitude)
+        assert origins[row.event_id].origin_uncertainty.horizontal_uncertainty == pytest.approx(row.erh_km * 1000.0)
 
 
 def pick_log_summary(workdir: Path, picker: str, day: str) -> str:
@@ -166,6 +233,7 @@ def test_interrupted_run_resumes_to_the_same_catalog(tiny_run, tmp_path):
     from base64 import urlsafe_b64decode
 
     reference_dir, config = tiny_run
+    (tmp_path / "velocity.csv").write_text((reference_dir / "velocity.csv").read_text())
     command = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
                "--configfile", str(config)]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

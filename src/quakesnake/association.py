@@ -13,9 +13,8 @@ Velocity models
     * PyOcto ``"0d"``: homogeneous ``p_velocity_km_s``/``s_velocity_km_s``.
     * PyOcto ``"1d"``: a layered model (``depth_km`` = top of layer, constant ``vp_km_s`` and
       ``vs_km_s`` inside the layer). PyOcto reads first-arrival travel times from a binary
-      table; :func:`write_pyocto_travel_time_table` computes it exactly for the layered model
-      (direct and head waves) with NumPy, so PyOcto's own builder and its pyrocko dependency
-      are not needed. The table is cached on disk, keyed by a hash of layers and grid.
+      table: the cache file of :func:`quakesnake.traveltimes.travel_time_grid` is in its layout,
+      so PyOcto's own builder and its pyrocko dependency are not needed.
     * GaMMA: homogeneous ``vp_km_s``/``vs_km_s`` (GaMMA's own model).
 
 Residuals in the assignments are observed minus predicted arrival time from the located event:
@@ -26,15 +25,10 @@ for GaMMA they are computed here with the same homogeneous model GaMMA located w
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import logging
-import struct
-import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from quakesnake.config import typed_defaults
 from quakesnake.io import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables, require_columns
-from quakesnake.velocity import read_layers
+from quakesnake.traveltimes import read_layers, travel_time_grid
 
 logger = logging.getLogger(__name__)
 
@@ -168,101 +162,6 @@ def _station_id(network: pd.Series, station: pd.Series) -> pd.Series:
     return network.fillna("").astype(str) + "." + station.astype(str)
 
 
-# --------------------------------------------------------------------------- 1D travel times
-
-def write_pyocto_travel_time_table(layers, grid_spacing_km: float, xdist_km: float, zdist_km: float, path) -> None:
-    """Write first-arrival P and S times in the binary layout PyOcto's ``VelocityModel1D`` reads.
-
-    ``layers`` is anything :func:`quakesnake.velocity.read_layers` accepts (DataFrame, CSV path,
-    list of dicts): constant-velocity layers, ``depth_km`` the top of each.
-
-    Layout (as PyOcto's own ``create_model``): ``struct("iid", nx, nz, delta)`` then P and S times
-    as C-ordered float64 arrays of shape (nx, nz): the time from a source at the surface
-    (x=0, z=0) to the node (ix * delta, iz * delta). Times are exact for the layered model.
-    """
-    layers = read_layers(layers)
-    depths = layers["depth_km"].to_numpy()
-    nx = int(xdist_km / grid_spacing_km) + 1
-    nz = int(zdist_km / grid_spacing_km) + 1
-    x = np.arange(nx) * grid_spacing_km
-    z = np.arange(nz) * grid_spacing_km
-    p_times = layered_first_arrival_times(depths, layers["vp_km_s"].to_numpy(), x, z)
-    s_times = layered_first_arrival_times(depths, layers["vs_km_s"].to_numpy(), x, z)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".part", delete=False) as handle:
-        handle.write(struct.pack("iid", nx, nz, grid_spacing_km))
-        handle.write(np.ascontiguousarray(p_times, dtype=np.float64).tobytes())
-        handle.write(np.ascontiguousarray(s_times, dtype=np.float64).tobytes())
-    Path(handle.name).replace(path)  # atomic: parallel jobs building the same table never read half a file
-
-
-def layered_first_arrival_times(tops: np.ndarray, velocities: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """First-arrival times (s) from a surface source to nodes (x, z) in a stack of constant layers.
-
-    The direct wave is the upper envelope of its tau-p lines, ``T(x) = max_p tau(p, z) + p x``,
-    over ``p`` up to the slowness of the fastest layer above ``z`` (the direct-wave curve is
-    convex). A head wave runs along each interface below ``z`` whose lower layer is faster than
-    everything above it. The first arrival is the earliest of these.
-    """
-    bottoms = np.append(tops[1:], np.inf)
-    angles = np.linspace(0.0, np.pi / 2, 4001)
-    times = np.empty((len(x), len(z)))
-    for iz, depth in enumerate(z):
-        containing = int(np.searchsorted(tops, depth, side="right")) - 1
-        p_max = 1.0 / velocities[: containing + 1].max()
-        slowness = p_max * np.sin(angles)
-        tau = _vertical_slowness_integral(tops, bottoms, velocities, slowness, depth)
-        best = np.max(tau[None, :] + slowness[None, :] * x[:, None], axis=1)
-        for interface in range(containing + 1, len(tops)):
-            if velocities[interface] <= velocities[:interface].max():
-                continue
-            p = np.array([1.0 / velocities[interface]])
-            tau_to_interface = _vertical_slowness_integral(tops, bottoms, velocities, p, tops[interface])[0]
-            tau_to_node = _vertical_slowness_integral(tops, bottoms, velocities, p, depth)[0]
-            offset_to_interface = _horizontal_offset(tops, bottoms, velocities, p[0], tops[interface])
-            offset_to_node = _horizontal_offset(tops, bottoms, velocities, p[0], depth)
-            critical_distance = 2 * offset_to_interface - offset_to_node
-            head = 2 * tau_to_interface - tau_to_node + p[0] * x
-            best = np.where(x >= critical_distance, np.minimum(best, head), best)
-        times[:, iz] = best
-    return times
-
-
-def _thickness_above(tops, bottoms, depth) -> np.ndarray:
-    return np.clip(np.minimum(bottoms, depth) - tops, 0.0, None)
-
-
-def _vertical_slowness_integral(tops, bottoms, velocities, slowness, depth) -> np.ndarray:
-    """tau(p) from the surface down to ``depth``: sum of h * sqrt(1/v^2 - p^2) over the layers crossed."""
-    thickness = _thickness_above(tops, bottoms, depth)
-    crossed = thickness > 0
-    vertical = np.sqrt(np.clip(1.0 / velocities[crossed, None] ** 2 - slowness[None, :] ** 2, 0.0, None))
-    return (thickness[crossed, None] * vertical).sum(axis=0)
-
-
-def _horizontal_offset(tops, bottoms, velocities, slowness: float, depth) -> float:
-    """Horizontal distance a ray of slowness p covers from the surface down to ``depth``."""
-    thickness = _thickness_above(tops, bottoms, depth)
-    crossed = thickness > 0
-    pv = slowness * velocities[crossed]
-    return float((thickness[crossed] * pv / np.sqrt(1.0 - pv ** 2)).sum())
-
-
-def _cached_pyocto_table(layers: pd.DataFrame, grid_spacing_km: float, xdist_km: float, zdist_km: float, table_dir) -> Path:
-    key = json.dumps(
-        {column: layers[column].round(6).tolist() for column in ("depth_km", "vp_km_s", "vs_km_s")}
-        | {"delta": grid_spacing_km, "xdist": xdist_km, "zdist": zdist_km, "format": 1},
-        sort_keys=True,
-    )
-    directory = Path(table_dir) if table_dir else Path(tempfile.gettempdir()) / "quakesnake-pyocto-tables"
-    path = directory / f"tt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.bin"
-    if not path.exists():
-        logger.info("building PyOcto 1D travel-time table %s (%.0f x %.0f km, %.2f km grid)", path, xdist_km, zdist_km, grid_spacing_km)
-        write_pyocto_travel_time_table(layers, grid_spacing_km, xdist_km, zdist_km, path)
-    return path
-
-
 # --------------------------------------------------------------------------- adapters
 
 def picks_around_day(frames, day: str, pad_s: float = 600.0) -> pd.DataFrame:
@@ -289,7 +188,7 @@ def associate_day(
     ``picks`` (PICK_COLUMNS) should span the day plus a margin on both sides; ``stations``
     (STATION_COLUMNS) give coordinates by network.station. Picks on stations without
     coordinates are dropped and counted in the log. ``layers`` (a DataFrame with depth_km,
-    vp_km_s, vs_km_s, or any spec :func:`~quakesnake.velocity.read_layers` accepts) is required
+    vp_km_s, vs_km_s, or any spec :func:`~quakesnake.traveltimes.read_layers` accepts) is required
     for PyOcto's ``"1d"`` model and ignored otherwise. Event ids are ``f"{name}-{YYYYMMDD}-{n:05d}"``
     numbered by origin time from 0; the ``associator`` column holds ``name``.
 
@@ -409,7 +308,7 @@ def _pyocto_velocity_model(cfg, layers, projection: LocalProjection):
     # The table must cover every station-event distance in the search box, or PyOcto's locator fails.
     xdist = float(np.ceil((projection.diagonal_km + 10.0) / 10.0) * 10.0)
     zdist = float(np.ceil((cfg["zlim_km"][1] + 5.0) / 5.0) * 5.0)
-    path = _cached_pyocto_table(layers, spacing, xdist, zdist, cfg["table_dir"])
+    path = travel_time_grid(layers, spacing, xdist, zdist, cfg["table_dir"])
     return pyocto.VelocityModel1D(
         path=str(path), tolerance=float(cfg["tolerance_s"]), association_cutoff_distance=cutoff,
         # elevation corrections run through the top layer (PyOcto's own default is 5.3 / 3.1 km/s)

@@ -182,7 +182,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from quakesnake.evaluation import write_metrics
     from quakesnake.io import write_table
     from quakesnake.replay import replay_catalog, replay_days
-    from quakesnake.velocity import read_layers
+    from quakesnake.traveltimes import read_layers
 
     if not args.catalog_dir.is_dir():
         raise UsageError(f"{args.catalog_dir}: catalog directory not found")

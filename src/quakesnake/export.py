@@ -1,7 +1,8 @@
 """Export a catalog (events, pick assignments, amplitudes) as CSV, QuakeML and NonLinLoc observations.
 
-The QuakeML carries per event its Origin with Arrivals linked to Picks, and, when the events
-have an ML, the Magnitude with its StationMagnitudes and the Wood–Anderson Amplitudes they
+The QuakeML carries per event its Origin with Arrivals linked to Picks (a relocated origin, from
+the locate stage, with its uncertainties: ERH as OriginUncertainty, depth and time errors, the
+RMS residual as standard error), and, when the events have an ML, the Magnitude with its StationMagnitudes and the Wood–Anderson Amplitudes they
 come from, so that SeisComP (``scxmldump``/``sccnv``) or any ObsPy user reads the whole
 solution. NonLinLoc gets one NLLOC_OBS file per event, written by ObsPy.
 """
@@ -16,7 +17,8 @@ import numpy as np
 import pandas as pd
 from obspy import Catalog, UTCDateTime
 from obspy.core.event import (
-    Amplitude, Arrival, CreationInfo, Event, EventDescription, Magnitude, Origin, OriginQuality, Pick, QuantityError,
+    Amplitude, Arrival, CreationInfo, Event, EventDescription, Magnitude, Origin, OriginQuality, OriginUncertainty, Pick,
+    QuantityError,
     ResourceIdentifier, StationMagnitude, StationMagnitudeContribution, WaveformStreamID,
 )
 from obspy.geodetics import gps2dist_azimuth, kilometer2degrees
@@ -80,6 +82,9 @@ def _utc(value) -> UTCDateTime:
 def _event(row, assigned: pd.DataFrame | None, coordinates: dict, pick_uncertainty_s: dict) -> Event:
     event_id = str(row.event_id)
     method = str(getattr(row, "associator", "") or "")
+    relocated = bool(getattr(row, "relocated", False))
+    if relocated:
+        method = f"{method}+relocation-1d" if method else "relocation-1d"
     origin = Origin(
         resource_id=ResourceIdentifier(f"{RESOURCE_PREFIX}/origin/{event_id}"),
         time=_utc(row.time),
@@ -92,6 +97,8 @@ def _event(row, assigned: pd.DataFrame | None, coordinates: dict, pick_uncertain
         event_type="earthquake", origins=[origin],
         event_descriptions=[EventDescription(text=event_id, type="earthquake name")],
     )
+    if relocated:
+        _add_location_uncertainty(origin, row)
     event.preferred_origin_id = origin.resource_id
     magnitude = getattr(row, "magnitude", np.nan)
     if magnitude is not None and np.isfinite(magnitude):
@@ -133,8 +140,27 @@ def _event(row, assigned: pd.DataFrame | None, coordinates: dict, pick_uncertain
     origin.quality = OriginQuality(
         associated_phase_count=len(origin.arrivals), used_phase_count=len(origin.arrivals),
         associated_station_count=int(assigned[["network", "station"]].drop_duplicates().shape[0]),
+        standard_error=origin.quality.standard_error if origin.quality else None,
     )
     return event
+
+
+def _finite(value) -> float | None:
+    return float(value) if value is not None and not pd.isna(value) and np.isfinite(value) else None
+
+
+def _add_location_uncertainty(origin: Origin, row) -> None:
+    """The locate stage's uncertainties (km, s) in QuakeML's units (m, s)."""
+    erh_km, erz_km = _finite(getattr(row, "erh_km", None)), _finite(getattr(row, "erz_km", None))
+    time_std_s, rms_s = _finite(getattr(row, "time_std_s", None)), _finite(getattr(row, "rms_residual_s", None))
+    if erh_km is not None:
+        origin.origin_uncertainty = OriginUncertainty(horizontal_uncertainty=erh_km * 1000.0,
+                                                      preferred_description="horizontal uncertainty")
+    if erz_km is not None:
+        origin.depth_errors = QuantityError(uncertainty=erz_km * 1000.0)
+    if time_std_s is not None:
+        origin.time_errors = QuantityError(uncertainty=time_std_s)
+    origin.quality = OriginQuality(standard_error=rms_s)
 
 
 def _add_amplitudes(event: Event, amplitudes: pd.DataFrame | None) -> None:

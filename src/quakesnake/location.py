@@ -8,13 +8,10 @@ SciPy's trust-region reflective solver (``least_squares(method="trf")``) takes d
 Gauss-Newton steps inside bounds (depth between the surface and the table's floor) with a robust
 loss, so a wrongly associated pick pulls far less than a plain least-squares fit would let it.
 
-Travel times are the exact first arrivals of the layered model
-(:func:`quakesnake.association.layered_first_arrival_times`, the same times PyOcto's 1D table
-holds), sampled on a grid and interpolated with a bicubic spline of the *squared* time:
-t² is smooth at the source (x² + z² over v² in a layer) where t has a cone-shaped kink, so the
-spline and its derivatives, which form the Jacobian, stay accurate to a fraction of a millisecond
-near the source and to a few ms at layer interfaces and head-wave crossovers. Station elevation adds a
-vertical path through the top layer, as in PyOcto's elevation correction.
+Travel times and their derivatives (the Jacobian) are those of :mod:`quakesnake.traveltimes`:
+the exact first arrivals of the layered model, the same times PyOcto's 1D table holds,
+interpolated by a spline of the squared time. Station elevation adds a vertical path through
+the top layer, as in PyOcto's elevation correction.
 
 Uncertainties come from the covariance ``s² (JᵀJ)⁻¹`` at the solution, with ``s²`` the
 reduced chi-square of the normalised residuals but never below 1: the a priori pick errors,
@@ -23,79 +20,58 @@ inflated when the picks fit worse than they claim. ``erh_km`` is sqrt(σx² + σ
 """
 from __future__ import annotations
 
-import functools
 import logging
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import RectBivariateSpline
 from scipy.optimize import least_squares
 
-from quakesnake.association import LocalProjection, _station_id, layered_first_arrival_times, station_coordinates
-from quakesnake.velocity import read_layers
+from quakesnake import io
+from quakesnake.association import LocalProjection, _station_id, station_coordinates
+from quakesnake.config import section_defaults
+from quakesnake.traveltimes import TravelTimes, travel_times_reaching
 
 logger = logging.getLogger(__name__)
 
-# a priori pick-time uncertainties (s): S onsets sit in the P coda and are picked less precisely
-DEFAULT_PICK_SIGMA_S = {"P": 0.1, "S": 0.2}
 # residuals beyond this many sigmas are down-weighted by the robust loss
 ROBUST_SCALE_SIGMAS = 3.0
-# events below this many assigned picks on located stations keep the associator's location:
-# four unknowns need a redundant pick before a fit says anything about its own quality
-MIN_PICKS = 5
-# Grid of the travel-time splines. The error is dominated by the kinks of t(depth) at layer
-# interfaces, which the spline smooths over about one depth step: 0.25 km keeps it below ~7 ms
-# (1 km: ~33 ms, enough to bias a poorly constrained depth by a kilometre); along distance 1 km
-# suffices.
-DISTANCE_STEP_KM = 1.0
-DEPTH_STEP_KM = 0.25
 LOCATED_COLUMNS = ["time", "latitude", "longitude", "depth_km", "x_km", "y_km", "rms_residual_s"]
 UNCERTAINTY_COLUMNS = ["erh_km", "erz_km", "time_std_s"]
 
-
-class LayeredTravelTimes:
-    """First-arrival P and S travel times (s) and their derivatives in a layered model.
-
-    ``time(phase, distance_km, depth_km)`` returns (t, dt/d distance, dt/d depth) for a source at
-    ``depth_km`` below a station at sea level ``distance_km`` away (by reciprocity the table of a
-    surface source read at the node). Valid for distances up to ``max_distance_km`` and depths
-    from 0 to ``max_depth_km``.
-    """
-
-    def __init__(self, layers, max_distance_km: float, max_depth_km: float):
-        self.layers = read_layers(layers)
-        distances = np.arange(0.0, max_distance_km + 2 * DISTANCE_STEP_KM, DISTANCE_STEP_KM)
-        depths = np.arange(0.0, max_depth_km + 2 * DEPTH_STEP_KM, DEPTH_STEP_KM)
-        tops = self.layers["depth_km"].to_numpy()
-        self.surface_velocity_km_s = {"P": float(self.layers["vp_km_s"].iloc[0]), "S": float(self.layers["vs_km_s"].iloc[0])}
-        self._squared = {
-            phase: RectBivariateSpline(
-                distances, depths, layered_first_arrival_times(tops, self.layers[column].to_numpy(), distances, depths) ** 2,
-                kx=3, ky=3,
-            )
-            for phase, column in (("P", "vp_km_s"), ("S", "vs_km_s"))
-        }
-
-    def time(self, phase: str, distance_km, depth_km) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        spline = self._squared[phase]
-        squared = np.clip(spline.ev(distance_km, depth_km), 1e-12, None)
-        times = np.sqrt(squared)
-        return times, spline.ev(distance_km, depth_km, dx=1) / (2 * times), spline.ev(distance_km, depth_km, dy=1) / (2 * times)
+# The options of relocate() with their defaults, and their reasons: the schema's relocation
+# section (besides `enabled`, which the workflow reads). A priori pick sigmas: S onsets sit in the
+# P coda and are picked less precisely; min_picks: four unknowns need a redundant pick before a
+# fit says anything about its own quality.
+DEFAULT_OPTIONS = {k: v for k, v in section_defaults("relocation").items() if k != "enabled"}
+DEFAULT_PICK_SIGMA_S = DEFAULT_OPTIONS["pick_sigma_s"]
 
 
-def relocate(
-    events: pd.DataFrame,
-    assignments: pd.DataFrame,
-    stations: pd.DataFrame,
-    layers,
-    *,
-    pick_sigma_s: dict[str, float] | None = None,
-    min_picks: int = MIN_PICKS,
-    margin_km: float = 50.0,
-    max_depth_km: float = 60.0,
-    station_elevations: bool = True,
-) -> pd.DataFrame:
-    """Events relocated from their assigned picks in the layered model ``layers``.
+def resolve_options(options: dict | None) -> dict:
+    """``options`` over :data:`DEFAULT_OPTIONS`; unknown keys or phases are an error naming them."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise ValueError(f"relocation options: unknown key(s) {', '.join(unknown)} (known: {', '.join(DEFAULT_OPTIONS)})")
+    sigma = {**DEFAULT_PICK_SIGMA_S, **(options.get("pick_sigma_s") or {})}
+    if set(sigma) - {"P", "S"} or min(sigma.values()) <= 0:
+        raise ValueError(f"relocation options: pick_sigma_s needs positive P and S values (s), got {sigma}")
+    resolved = {**DEFAULT_OPTIONS, **options, "pick_sigma_s": sigma}
+    if int(resolved["min_picks"]) < 4:
+        raise ValueError(f"relocation options: min_picks must be at least 4 (the four unknowns), got {resolved['min_picks']}")
+    if resolved["max_depth_km"] <= 0 or resolved["margin_km"] < 0:
+        raise ValueError(f"relocation options: max_depth_km must be positive and margin_km not negative, got {resolved['max_depth_km']}, {resolved['margin_km']}")
+    return resolved
+
+
+def relocate(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.DataFrame, layers, **options) -> pd.DataFrame:
+    """The events of :func:`relocate_with_residuals` (``options``: its keyword arguments)."""
+    return relocate_with_residuals(events, assignments, stations, layers, **options)[0]
+
+
+def relocate_with_residuals(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.DataFrame, layers,
+                            **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events relocated from their assigned picks in the layered model ``layers``, and the
+    assignments with the residuals of the relocated events' picks.
 
     ``events`` need event_id, time, latitude, longitude, depth_km (the associator's location, the
     starting point); ``assignments`` event_id, network, station, phase, time; ``stations`` network,
@@ -103,12 +79,20 @@ def relocate(
     longitude, depth_km (and x_km, y_km, rms_residual_s when present) hold the relocation, the
     previous values are kept as ``<column>_assoc``, and erh_km, erz_km, time_std_s and ``relocated``
     (False: too few picks, the associator location is kept and the uncertainties are NaN) are added.
-    Epicentres are searched within the station bounding box plus ``margin_km``, depths between 0
-    and ``max_depth_km``. ``station_elevations=False`` puts every station at sea level, as
-    Hypo71-style bulletins do.
+    ``options`` (keys and defaults: :data:`DEFAULT_OPTIONS`): ``pick_sigma_s`` the a priori pick
+    uncertainties by phase; events with fewer than ``min_picks`` picks on located stations keep
+    the associator's location; epicentres are searched within the station bounding box plus
+    ``margin_km``, depths between 0 and ``max_depth_km``; ``station_elevations=False`` puts every
+    station at sea level, as Hypo71-style bulletins do.
+
+    The returned assignments are a copy of ``assignments`` whose ``residual_s`` holds, for the picks
+    of relocated events, observed minus predicted arrival from the relocated hypocentre (NaN on
+    stations without coordinates); other picks keep the associator's residual.
     """
-    sigma = {**DEFAULT_PICK_SIGMA_S, **(pick_sigma_s or {})}
+    options = resolve_options(options)
+    sigma, min_picks, max_depth_km = options["pick_sigma_s"], int(options["min_picks"]), float(options["max_depth_km"])
     table = events.copy()
+    assigned = assignments.copy()
     for column in LOCATED_COLUMNS:
         if column in table:
             table[f"{column}_assoc"] = table[column]
@@ -117,16 +101,16 @@ def relocate(
     table["relocated"] = False
     coordinates = station_coordinates(stations)
     if table.empty or coordinates.empty:
-        return table
+        return table, assigned
 
-    projection = LocalProjection.around(coordinates["latitude"], coordinates["longitude"], margin_km)
+    projection = LocalProjection.around(coordinates["latitude"], coordinates["longitude"], options["margin_km"])
     station_x, station_y = projection.to_xy(coordinates["latitude"], coordinates["longitude"])
-    elevation_km = coordinates["elevation_m"].to_numpy(float) / 1000.0 if station_elevations else 0.0
+    elevation_km = coordinates["elevation_m"].to_numpy(float) / 1000.0 if options["station_elevations"] else 0.0
     station_table = pd.DataFrame(
         {"x": station_x, "y": station_y, "elevation_km": elevation_km},
         index=coordinates["id"].to_numpy(),
     )
-    travel_times = _travel_times(layers, projection.diagonal_km, max_depth_km)
+    travel_times = travel_times_reaching(layers, projection.diagonal_km, max_depth_km)
     event_x, event_y = projection.to_xy(table["latitude"], table["longitude"])
     picks = assignments.assign(station_id=_station_id(assignments["network"], assignments["station"]))
     picks = picks[picks["station_id"].isin(station_table.index) & picks["phase"].isin(["P", "S"])]
@@ -136,6 +120,7 @@ def relocate(
     upper = np.array([projection.xlim[1], projection.ylim[1], max_depth_km, np.inf])
     # one row per event: x, y, depth, origin offset (s), erh, erz, time std, rms; NaN = not relocated
     solved = np.full((len(table), 8), np.nan)
+    new_residuals = []
     for row, event_id in enumerate(table["event_id"]):
         rows = picks_by_event.get(event_id)
         if rows is None or len(rows) < min_picks:
@@ -143,10 +128,11 @@ def relocate(
         event_picks = picks.iloc[rows]
         observed_s = (event_picks["time"] - table["time"].iloc[row]).dt.total_seconds().to_numpy()
         start = np.array([event_x[row], event_y[row], table["depth_km"].iloc[row], 0.0])
-        solved[row] = _locate(
+        solved[row], residuals_s = _locate(
             observed_s, event_picks["phase"].to_numpy(), station_table.loc[event_picks["station_id"].to_numpy()],
             travel_times, sigma, start, lower, upper,
         )
+        new_residuals.append(pd.Series(residuals_s, index=event_picks.index))
 
     relocated = np.isfinite(solved[:, 0])
     latitude, longitude = projection.to_latlon(solved[relocated, 0], solved[relocated, 1])
@@ -161,29 +147,19 @@ def relocate(
     for position, column in enumerate(UNCERTAINTY_COLUMNS, start=4):
         table[column] = solved[:, position]
     table["relocated"] = relocated
+    if "residual_s" in assigned:
+        assigned.loc[assigned["event_id"].isin(table.loc[relocated, "event_id"]), "residual_s"] = np.nan
+        for residuals_s in new_residuals:
+            assigned.loc[residuals_s.index, "residual_s"] = residuals_s.to_numpy()
     logger.info("relocated %d of %d events (the rest have fewer than %d picks on located stations)",
                 int(relocated.sum()), len(table), min_picks)
-    return table
+    return table, assigned
 
 
-def _travel_times(layers, max_distance_km: float, max_depth_km: float) -> LayeredTravelTimes:
-    """A table reaching ``max_distance_km`` (rounded up to 50 km, so nearby extents share one),
-    kept between calls: building it costs about a second, locating an event a few milliseconds."""
-    values = read_layers(layers)[["depth_km", "vp_km_s", "vs_km_s"]]
-    return _cached_travel_times(
-        tuple(map(tuple, values.to_numpy().round(6).tolist())), float(np.ceil(max_distance_km / 50.0) * 50.0), float(max_depth_km),
-    )
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_travel_times(layer_rows: tuple, max_distance_km: float, max_depth_km: float) -> LayeredTravelTimes:
-    layers = pd.DataFrame(list(layer_rows), columns=["depth_km", "vp_km_s", "vs_km_s"])
-    return LayeredTravelTimes(layers, max_distance_km, max_depth_km)
-
-
-def _locate(observed_s, phases, stations: pd.DataFrame, travel_times: LayeredTravelTimes, sigma: dict, start, lower, upper) -> np.ndarray:
+def _locate(observed_s, phases, stations: pd.DataFrame, travel_times: TravelTimes, sigma: dict, start, lower, upper) -> tuple[np.ndarray, np.ndarray]:
     """One event from ``start`` (x, y, depth, origin offset; observed times are s after the start
-    origin): returns x, y, depth, origin offset, erh_km, erz_km, time_std_s, rms_residual_s."""
+    origin): returns (x, y, depth, origin offset, erh_km, erz_km, time_std_s, rms_residual_s) and
+    the picks' residuals (s)."""
     station_x, station_y = stations["x"].to_numpy(), stations["y"].to_numpy()
     pick_sigma = np.array([sigma[phase] for phase in phases])
     elevation_delay = stations["elevation_km"].to_numpy() / np.array([travel_times.surface_velocity_km_s[p] for p in phases])
@@ -194,7 +170,7 @@ def _locate(observed_s, phases, stations: pd.DataFrame, travel_times: LayeredTra
         distance = np.hypot(dx, dy)
         times, d_distance, d_depth = np.empty(len(phases)), np.empty(len(phases)), np.empty(len(phases))
         for phase, chosen in (("P", is_p), ("S", ~is_p)):
-            times[chosen], d_distance[chosen], d_depth[chosen] = travel_times.time(phase, distance[chosen], params[2])
+            times[chosen], d_distance[chosen], d_depth[chosen] = travel_times.time_and_derivatives(phase, distance[chosen], params[2])
         # d distance / dx is dx / distance; a station right above the source contributes no horizontal pull
         with np.errstate(invalid="ignore", divide="ignore"):
             unit_x, unit_y = np.where(distance > 0, dx / distance, 0.0), np.where(distance > 0, dy / distance, 0.0)
@@ -218,5 +194,19 @@ def _locate(observed_s, phases, stations: pd.DataFrame, travel_times: LayeredTra
     # result.jac carries the robust loss's weights: its JᵀJ is the Gauss-Newton Hessian of the robust cost
     covariance = max(reduced_chi_square, 1.0) * np.linalg.pinv(result.jac.T @ result.jac)
     variances = np.clip(np.diag(covariance), 0.0, None)
-    rms_s = np.sqrt(np.mean((normalised * pick_sigma) ** 2))
-    return np.array([*result.x, np.sqrt(variances[0] + variances[1]), np.sqrt(variances[2]), np.sqrt(variances[3]), rms_s])
+    residuals_s = normalised * pick_sigma
+    rms_s = np.sqrt(np.mean(residuals_s ** 2))
+    return np.array([*result.x, np.sqrt(variances[0] + variances[1]), np.sqrt(variances[2]), np.sqrt(variances[3]), rms_s]), residuals_s
+
+
+def locate_files(events_path, assignments_path, stations_path, layers, events_out, assignments_out,
+                 options: dict | None = None) -> pd.DataFrame:
+    """The locate rule's file edge of :func:`relocate_with_residuals`: one day's associated events
+    and assignments in, the relocated events and the assignments with their residuals out.
+    ``options`` are :data:`DEFAULT_OPTIONS` keys (the workflow's ``relocation`` section)."""
+    events = io.read_table(events_path, io.EVENT_COLUMNS[:5])
+    assignments = io.read_table(assignments_path, ["event_id", "network", "station", "phase", "time"])
+    located, residuals = relocate_with_residuals(events, assignments, io.read_stations(stations_path), layers, **(options or {}))
+    io.write_table(located, events_out)
+    io.write_table(residuals, assignments_out)
+    return located

@@ -6,7 +6,8 @@ seismograph simulated (ObsPy ``remove_response`` + ``simulate``). The amplitude 
 absolute Wood–Anderson displacement (zero to peak, mm) on either horizontal in a window from
 ``window_before_s`` before S to ``window_after_s`` after it: the amplitude the synthetic
 generator calibrates (its S waves give back ML through the same law). Without an S pick, S
-is predicted from the P pick and the origin time with ``vp_vs``.
+is predicted from the P pick plus the S−P time of the velocity model at the event's
+hypocentre (:mod:`quakesnake.traveltimes`), and P from S the same way where P was not picked.
 
 Station magnitude: ``ML_sta = log10(A / mm) + (−log A0(r)) + correction``, with ``r`` the
 hypocentral distance (km, station elevation included) and −log A0 in the Hutton & Boore (1987)
@@ -27,11 +28,13 @@ import obspy
 import pandas as pd
 from obspy import UTCDateTime
 from obspy.geodetics import gps2dist_azimuth
+from pyproj import Geod
 
 from quakesnake import io
 from quakesnake.config import section_defaults
 from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import DEFAULT_CHANNEL_PRIORITY, HORIZONTAL_SETS, _select_instruments
+from quakesnake.traveltimes import TravelTimes, travel_times_reaching
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ NOISE_GAP_S = 0.5
 FOREIGN_MARGIN_S = 0.5
 MIN_AFTER_S_S = 1.0
 MAD_TO_SIGMA = 1.4826
+_GEOD = Geod(ellps="WGS84")
 
 AMPLITUDE_COLUMNS = [
     "event_id", "network", "station", "location", "channel", "amplitude_mm", "time",
@@ -85,8 +89,6 @@ def resolve_config(cfg: dict | None) -> dict:
     if unknown:
         raise ValueError(f"magnitude config: unknown key(s) {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
     merged = {**DEFAULTS, **cfg, "attenuation": {**HUTTON_BOORE, **(cfg.get("attenuation") or {})}}
-    if merged["vp_vs"] <= 1:
-        raise ValueError(f"magnitude config: vp_vs must be above 1, got {merged['vp_vs']}")
     if int(merged["min_stations"]) < 1:
         raise ValueError(f"magnitude config: min_stations must be at least 1, got {merged['min_stations']}")
     return merged
@@ -166,11 +168,13 @@ def hypocentral_distance_km(event, station) -> float:
 
 
 def station_amplitudes(stream: obspy.Stream, inventory, events: pd.DataFrame, assignments: pd.DataFrame, station: dict,
-                       cfg: dict | None = None, correction: float = 0.0) -> pd.DataFrame:
+                       cfg: dict | None = None, correction: float = 0.0, layers=None,
+                       travel_times: TravelTimes | None = None) -> pd.DataFrame:
     """Amplitudes and station magnitudes at one station for the ``events`` it picked.
 
     ``assignments`` are the picks at this station (phase P/S, time) of these and other events;
-    S is the event's earliest S pick, else predicted from its earliest P with ``vp_vs``. The
+    S is the event's earliest S pick, else its earliest P plus the S−P time of ``travel_times``
+    (None: built for ``layers``, None the default crust) from the event's hypocentre. The
     window stops short of the next pick of another event. Events whose window cannot be
     measured are logged and left out. Returns :data:`AMPLITUDE_COLUMNS`.
     """
@@ -185,14 +189,15 @@ def station_amplitudes(stream: obspy.Stream, inventory, events: pd.DataFrame, as
         if event.event_id not in picks_by_event.groups:
             continue
         picks = picks_by_event.get_group(event.event_id)
-        origin = UTCDateTime(ns=int(pd.Timestamp(event.time).value))
         p_time, s_time = _first(picks, "P"), _first(picks, "S")
         if p_time is None and s_time is None:
             continue
-        if s_time is None:
-            s_time = origin + cfg["vp_vs"] * (p_time - origin)
-        if p_time is None:
-            p_time = origin + (s_time - origin) / cfg["vp_vs"]
+        if p_time is None or s_time is None:
+            s_minus_p = _model_s_minus_p_s(event, station, layers, travel_times)
+            if s_time is None:
+                s_time = p_time + s_minus_p
+            else:
+                p_time = s_time - s_minus_p
         signal_start, signal_end = s_time - cfg["window_before_s"], s_time + cfg["window_after_s"]
         # Another event's onset inside the window would lend it its amplitude: stop short of it.
         foreign = pick_times[(pick_events != event.event_id) & (pick_times > signal_start.ns)]
@@ -220,6 +225,20 @@ def station_amplitudes(stream: obspy.Stream, inventory, events: pd.DataFrame, as
             "used": bool(measured["snr"] >= cfg["min_snr"]),
         })
     return pd.DataFrame(rows, columns=AMPLITUDE_COLUMNS) if rows else _empty_amplitudes()
+
+
+def _model_s_minus_p_s(event, station: dict, layers, travel_times: TravelTimes | None) -> float:
+    """S minus P travel time (s) of the velocity model from the event's hypocentre to the station."""
+    epicentral = gps2dist_azimuth(event.latitude, event.longitude, station["latitude"], station["longitude"])[0] / 1000.0
+    depth = float(event.depth_km)
+    if travel_times is None:
+        travel_times = travel_times_reaching(layers, epicentral, depth)
+    elevation_km = float(station.get("elevation_m", 0.0) or 0.0) / 1000.0
+    s_minus_p = float(travel_times.time("S", epicentral, depth, elevation_km) - travel_times.time("P", epicentral, depth, elevation_km))
+    if not np.isfinite(s_minus_p):
+        raise ValueError(f"event {event.event_id}: {epicentral:.0f} km, {depth:.0f} km deep lies outside the travel-time grid "
+                         f"({travel_times.max_distance_km:.0f} x {travel_times.max_depth_km:.0f} km)")
+    return s_minus_p
 
 
 def _first(picks: pd.DataFrame, phase: str) -> UTCDateTime | None:
@@ -255,9 +274,10 @@ def event_magnitudes(events: pd.DataFrame, amplitudes: pd.DataFrame, min_station
 
 
 def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.DataFrame, shards, cfg: dict | None = None,
-                  corrections: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  corrections: pd.DataFrame | None = None, layers=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ML of one day's events from its station-day shards.
 
+    ``layers`` (None: the default crust) predicts the S (P) arrival where only P (S) was picked.
     ``shards`` yields (miniSEED path, StationXML path or ObsPy Inventory) per station-day; a
     0-byte file (a shard without data) or an unreadable one is skipped with the reason logged, as is a station the
     station table does not locate. Only stations that picked an event are read. Returns
@@ -268,6 +288,7 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
     offsets = {} if corrections is None else {(n, s): c for n, s, c in corrections[["network", "station", "correction"]].itertuples(index=False)}
     picked = assignments[assignments["event_id"].isin(events["event_id"])]
     by_station = dict(list(picked.groupby(["network", "station"])))
+    travel_times = _travel_times_for(events, stations, layers) if len(picked) else None
     tables = []
     for waveform_path, inventory_path in shards:
         waveform_path = Path(waveform_path)
@@ -283,12 +304,25 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
         except MagnitudeError as exc:
             logger.warning("%s", exc)
             continue
-        table = station_amplitudes(stream, inventory, events, station_picks, located[(network, code)], cfg, offsets.get((network, code), 0.0))
+        table = station_amplitudes(stream, inventory, events, station_picks, located[(network, code)], cfg,
+                                   offsets.get((network, code), 0.0), travel_times=travel_times)
         logger.info("%s.%s: %d amplitude(s) for %d picked event(s)", network, code, len(table), station_picks["event_id"].nunique())
         tables.append(table)
     amplitudes = io.concat_tables(tables, AMPLITUDE_COLUMNS) if any(len(t) for t in tables) else _empty_amplitudes()
     amplitudes = amplitudes.sort_values(["event_id", "network", "station"], ignore_index=True)
     return event_magnitudes(events, amplitudes, int(cfg["min_stations"])), amplitudes
+
+
+def _travel_times_for(events: pd.DataFrame, stations: pd.DataFrame, layers) -> TravelTimes:
+    """One travel-time table reaching every event-station distance and event depth of the day."""
+    located = stations.dropna(subset=["latitude", "longitude"])
+    n_events, n_stations = len(events), len(located)
+    _, _, metres = _GEOD.inv(
+        np.repeat(events["longitude"].to_numpy(float), n_stations).tolist(), np.repeat(events["latitude"].to_numpy(float), n_stations).tolist(),
+        np.tile(located["longitude"].to_numpy(float), n_events).tolist(), np.tile(located["latitude"].to_numpy(float), n_events).tolist(),
+    )
+    farthest_km = float(np.nanmax(np.asarray(metres, float) / 1000.0, initial=1.0))
+    return travel_times_reaching(layers, farthest_km, float(np.nanmax(events["depth_km"].to_numpy(float), initial=1.0)))
 
 
 def _read_shard(waveform_path: Path, inventory_path) -> tuple[obspy.Stream, obspy.Inventory]:
@@ -318,16 +352,18 @@ def _read_shard(waveform_path: Path, inventory_path) -> tuple[obspy.Stream, obsp
 
 
 def magnitude_files(events_path, assignments_path, stations_path, waveform_status_path, inventory_path, events_out,
-                    amplitudes_out, cfg: dict | None = None) -> pd.DataFrame:
+                    amplitudes_out, cfg: dict | None = None, corrections_path=None, layers=None) -> pd.DataFrame:
     """The rule's file edge of :func:`magnitude_day`: read tables, write events and amplitudes.
 
     ``waveform_status_path`` is the download stage's status table of the day; the raw miniSEED of
     each station-day lies beside it (``NET.STA.mseed``), ``inventory_path`` is the day's StationXML.
+    ``corrections_path`` (None: ``cfg["station_corrections"]``) is the station-correction table.
     """
     cfg = resolve_config(cfg)
     events = io.read_table(events_path, io.EVENT_COLUMNS[:5])
     assignments = io.read_table(assignments_path, ["event_id", "network", "station", "phase", "time"])
-    corrections = read_station_corrections(cfg["station_corrections"]) if cfg["station_corrections"] else None
+    corrections_path = corrections_path or cfg["station_corrections"]
+    corrections = read_station_corrections(corrections_path) if corrections_path else None
     status = io.read_table(waveform_status_path, ["network", "station", "status"])
     folder = Path(waveform_status_path).parent
     have_data = status[status["status"] == "ok"]
@@ -338,7 +374,7 @@ def magnitude_files(events_path, assignments_path, stations_path, waveform_statu
         except Exception as exc:
             raise MagnitudeError(f"{inventory_path}: cannot read StationXML ({type(exc).__name__}: {exc})") from exc
     shards = [(folder / f"{net}.{sta}.mseed", inventory) for net, sta in zip(have_data["network"], have_data["station"])]
-    with_ml, amplitudes = magnitude_day(events, assignments, io.read_stations(stations_path), shards, cfg, corrections)
+    with_ml, amplitudes = magnitude_day(events, assignments, io.read_stations(stations_path), shards, cfg, corrections, layers)
     io.write_table(with_ml, events_out)
     io.write_table(amplitudes, amplitudes_out)
     return with_ml

@@ -33,7 +33,7 @@ from quakesnake.association import EVENT_EXTRA_COLUMNS, associate_day, picks_aro
 from quakesnake.evaluation import score_catalog
 from quakesnake.io import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables
 from quakesnake.location import relocate as relocate_events
-from quakesnake.velocity import read_layers
+from quakesnake.traveltimes import read_layers
 
 logger = logging.getLogger(__name__)
 

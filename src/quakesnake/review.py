@@ -11,7 +11,7 @@ Per picker × associator, from what evaluation decided (the ``detections`` table
   SeisComP's ``scdispatch`` or any QuakeML reader takes them as proposals;
 * a record section for each of the N largest: the vertical traces of the stations that picked
   the event against epicentral distance, its picks marked and the P and S arrivals the 1D model
-  predicts (:class:`quakesnake.velocity.TravelTimeTable`) drawn over them. Only those stations'
+  predicts (:class:`quakesnake.traveltimes.TravelTimes`) drawn over them. Only those stations'
   station-days are read, and only the minute around the event.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from quakesnake.export import to_obspy_catalog, write_catalog_quakeml
 from quakesnake.magnitude import AMPLITUDE_COLUMNS
 from quakesnake.preprocess import DEFAULT_CHANNEL_PRIORITY, VERTICAL, _select_instruments
 from quakesnake.report_figures import save_figure
-from quakesnake.velocity import TravelTimeTable
+from quakesnake.traveltimes import TravelTimes, travel_times_reaching
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def candidate_quakeml(candidates: pd.DataFrame, catalog_events: pd.DataFrame, as
 
 
 def record_section(event: pd.Series, picks: pd.DataFrame, traces: dict, stations: pd.DataFrame,
-                   travel_times: TravelTimeTable, path, cfg: dict | None = None) -> None:
+                   travel_times: TravelTimes, path, cfg: dict | None = None) -> None:
     """One event's record section: per station that picked it, the vertical trace (band-passed,
     each scaled to its own peak) at its epicentral distance, its picks as ticks, and the P and S
     arrivals of the 1D model from the event's depth as curves. ``traces``: (network, station) → Trace."""
@@ -219,8 +219,8 @@ def write_record_sections(candidates: pd.DataFrame, assignments: pd.DataFrame, s
         reach = epicentral_distance_km(chosen["latitude"].mean(), chosen["longitude"].mean(), located["latitude"], located["longitude"])
         span_km = float(np.max(reach)) if len(reach) else 100.0
         spread = float(epicentral_distance_km(chosen["latitude"], chosen["longitude"], chosen["latitude"].mean(), chosen["longitude"].mean()).max())
-        travel_times = TravelTimeTable(layers, max_distance_km=10.0 * np.ceil((span_km + spread) * 1.15 / 10.0 + 1),
-                                       max_depth_km=10.0 * np.ceil(max(float(chosen["depth_km"].max()), 1.0) / 10.0 + 1))
+        travel_times = travel_times_reaching(layers, max_distance_km=(span_km + spread) * 1.15,
+                                             max_depth_km=max(float(chosen["depth_km"].max()), 1.0))
         for index, event in chosen.iterrows():
             picks = picked[picked["event_id"] == event["event_id"]]
             name = f"{int(event['size_rank']):03d}_{event['event_id']}.png"

@@ -2,12 +2,13 @@ rule associate:
     input:
         picks=neighbour_day_picks,
         stations="results/stations.csv",
+        velocity_model=VELOCITY_MODEL_FILES,
     output:
         events="results/events/{picker}/{associator}/{day}.parquet",
         assignments="results/assignments/{picker}/{associator}/{day}.parquet",
     params:
         associator=lambda wildcards: config["associators"][wildcards.associator],
-        velocity_model=config["velocity_model"],
+        velocity_layers=VELOCITY_LAYERS,
         pad_s=config["association"]["pad_s"],
     log:
         "logs/associate/{picker}/{associator}/{day}.log",
@@ -17,10 +18,32 @@ rule associate:
         "../../scripts/associate.py"
 
 
+# Relocation in the 1D model (on by default, see common.smk): the events get the
+# relocated hypocentre and its uncertainties, the assignments the residuals of that solution.
+rule locate:
+    input:
+        events=rules.associate.output.events,
+        assignments=rules.associate.output.assignments,
+        stations=rules.associate.input.stations,
+        velocity_model=VELOCITY_MODEL_FILES,
+    output:
+        events="results/located/{picker}/{associator}/{day}.parquet",
+        assignments="results/located/{picker}/{associator}/{day}.assignments.parquet",
+    params:
+        relocation=RELOCATION_OPTIONS,
+        velocity_layers=VELOCITY_LAYERS,
+    log:
+        "logs/locate/{picker}/{associator}/{day}.log",
+    benchmark:
+        "logs/benchmarks/locate/{picker}/{associator}/{day}.tsv"
+    script:
+        "../../scripts/locate.py"
+
+
 rule catalog:
     input:
         events=day_files("results/magnitudes/{picker}/{associator}/{day}.parquet"),
-        assignments=day_files("results/assignments/{picker}/{associator}/{day}.parquet"),
+        assignments=day_files(LOCATED_ASSIGNMENTS),
         amplitudes=day_files("results/amplitudes/{picker}/{associator}/{day}.parquet"),
         stations=rules.associate.input.stations,
     output:

@@ -20,6 +20,8 @@ rule station_table:
 rule scenario:
     input:
         stations="results/stations.csv",
+        velocity_model=VELOCITY_MODEL_FILES,
+        catalog=TWIN_CATALOG_FILES,
     output:
         events="results/truth/events.csv",
         picks="results/truth/picks.csv",
@@ -30,7 +32,7 @@ rule scenario:
         arrivals="results/truth/arrivals.parquet",
     params:
         synthetic=config["synthetic"],
-        velocity_model=config["velocity_model"],
+        velocity_layers=VELOCITY_LAYERS,
         days=DAYS,
     log:
         "logs/scenario.log",

@@ -101,6 +101,7 @@ rule review:
         # the days' status tables (the raw station-days lie beside them; see magnitude.smk)
         waveform_status=day_files("results/waveforms/{day}/status.csv"),
         waveforms=[] if SHARED_FILESYSTEM else [f"results/waveforms/{day}/{code}.mseed" for day in DAYS for code in SHARD_CODES],
+        velocity_model=VELOCITY_MODEL_FILES,
     output:
         candidates=report(
             "results/review/{picker}/{associator}/candidates.csv",
@@ -118,7 +119,7 @@ rule review:
         ),
     params:
         review=config["review"],
-        velocity_model=config["velocity_model"],
+        velocity_layers=VELOCITY_LAYERS,
         channel_priority=config["preprocess"]["channel_priority"],
     log:
         "logs/review/{picker}/{associator}.log",

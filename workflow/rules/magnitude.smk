@@ -8,18 +8,22 @@
 
 rule magnitude:
     input:
-        events="results/events/{picker}/{associator}/{day}.parquet",
-        assignments="results/assignments/{picker}/{associator}/{day}.parquet",
+        events=LOCATED_EVENTS,
+        assignments=LOCATED_ASSIGNMENTS,
         stations="results/stations.csv",
         waveform_status="results/waveforms/{day}/status.csv",
         inventory="results/waveforms/{day}/inventory.xml",
         waveforms=[] if SHARED_FILESYSTEM else raw_waveforms,
-        corrections=[config["magnitude"]["station_corrections"]] if config["magnitude"]["station_corrections"] else [],
+        corrections=STATION_CORRECTION_FILES,
+        velocity_model=VELOCITY_MODEL_FILES,
     output:
         events="results/magnitudes/{picker}/{associator}/{day}.parquet",
         amplitudes="results/amplitudes/{picker}/{associator}/{day}.parquet",
     params:
-        magnitude=config["magnitude"] | {"channel_priority": config["preprocess"]["channel_priority"]},
+        # the corrections file is an input (editing it reruns the rule), not a param
+        magnitude={key: value for key, value in config["magnitude"].items() if key != "station_corrections"}
+        | {"channel_priority": config["preprocess"]["channel_priority"]},
+        velocity_layers=VELOCITY_LAYERS,
     log:
         "logs/magnitude/{picker}/{associator}/{day}.log",
     benchmark:

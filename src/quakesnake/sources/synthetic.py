@@ -112,7 +112,7 @@ from quakesnake import io
 from quakesnake.config import section_defaults
 # The magnitude stage measures ML with the same Wood–Anderson seismograph and −log A0 law.
 from quakesnake.magnitude import WOOD_ANDERSON_PAZ, minus_log_a0
-from quakesnake.velocity import DEFAULT_LAYERS, TravelTimeTable, read_layers
+from quakesnake.traveltimes import DEFAULT_LAYERS, TravelTimes, read_layers
 
 log = logging.getLogger(__name__)
 
@@ -976,7 +976,7 @@ def generate_scenario(cfg: dict, stations: pd.DataFrame, days: list[str], layers
     pairs = _geometry(events, stations)
     max_distance = 100.0 * math.ceil(pairs["epicentral_km"].max() / 100.0 + 1e-9)
     max_depth = 20.0 * math.ceil(max(events["depth_km"].max(), 1.0) / 20.0 + 1e-9)
-    table = TravelTimeTable(layers, max_distance_km=max_distance, max_depth_km=max_depth, cache_dir=traveltime_cache_dir)
+    table = TravelTimes(layers, max_distance_km=max_distance, max_depth_km=max_depth, cache_dir=traveltime_cache_dir)
     arrivals = _arrival_table(cfg, pairs, layers, table, catalog_picks)
     arrivals = _calibrate_and_predict(cfg, arrivals, day_starts)
     arrivals = arrivals.sort_values(["time", "network", "station", "phase"], ignore_index=True)
