@@ -205,8 +205,8 @@ def test_magnitude_day_skips_empty_and_unreadable_shards_with_the_reason(tmp_pat
         out, amplitudes = magnitude_day(events, picks, stations, shards)
     assert amplitudes["station"].tolist() == ["S001"]
     assert out.loc[0, "magnitude"] == pytest.approx(amplitudes.loc[0, "station_ml"])
-    assert "SY.S002.mseed: empty" in caplog.text
-    assert "SY.S003.mseed: cannot read miniSEED" in caplog.text
+    assert "SY.S002.mseed: empty input file (0 bytes)" in caplog.text
+    assert "SY.S003.mseed: corrupt miniSEED" in caplog.text
     assert "S004" not in caplog.text  # no pick there: its (missing) files are never opened
 
 

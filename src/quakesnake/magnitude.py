@@ -20,6 +20,7 @@ median absolute deviation (needs two stations).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from quakesnake.config import section_defaults
 from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import DEFAULT_CHANNEL_PRIORITY, HORIZONTAL_SETS, _select_instruments
 from quakesnake.traveltimes import TravelTimes, travel_times_reaching
+from quakesnake.waveforms import WaveformError, WindowReader
 
 logger = logging.getLogger(__name__)
 
@@ -167,10 +169,15 @@ def hypocentral_distance_km(event, station) -> float:
     return float(np.hypot(epicentral, float(event.depth_km) + elevation_km))
 
 
-def station_amplitudes(stream: obspy.Stream, inventory, events: pd.DataFrame, assignments: pd.DataFrame, station: dict,
+def station_amplitudes(waveforms, inventory, events: pd.DataFrame, assignments: pd.DataFrame, station: dict,
                        cfg: dict | None = None, correction: float = 0.0, layers=None,
                        travel_times: TravelTimes | None = None) -> pd.DataFrame:
     """Amplitudes and station magnitudes at one station for the ``events`` it picked.
+
+    ``waveforms``: the station's stream, or a function from a list of (start, end) windows to
+    one stream per window (:meth:`quakesnake.waveforms.WindowReader.read` of its file), which
+    then reads only the windows measured: the stage reads a few seconds around each event of a
+    station-day, not the day.
 
     ``assignments`` are the picks at this station (phase P/S, time) of these and other events;
     S is the event's earliest S pick, else its earliest P plus the S−P time of ``travel_times``
@@ -179,9 +186,8 @@ def station_amplitudes(stream: obspy.Stream, inventory, events: pd.DataFrame, as
     measured are logged and left out. Returns :data:`AMPLITUDE_COLUMNS`.
     """
     cfg = resolve_config(cfg)
-    stream = obspy.Stream(_select_instruments([tr for tr in stream if tr.stats.npts], cfg["channel_priority"]))
     label = f"{station['network']}.{station['station']}"
-    rows = []
+    plans = []  # (event, noise window, signal window) of every event measured here
     picks_by_event = assignments.groupby("event_id")
     pick_times = assignments["time"].to_numpy("datetime64[ns]").astype(np.int64)
     pick_events = assignments["event_id"].to_numpy()
@@ -208,9 +214,20 @@ def station_amplitudes(stream: obspy.Stream, inventory, events: pd.DataFrame, as
                         UTCDateTime(ns=int(foreign.min())))
             continue
         noise_end = p_time - NOISE_GAP_S
+        plans.append((event, (noise_end - cfg["noise_window_s"], noise_end), (signal_start, signal_end)))
+    if not plans:
+        return _empty_amplitudes()
+    if callable(waveforms):  # the span wood_anderson_amplitude cuts, per event
+        streams = waveforms([(min(noise[0], signal[0]) - PAD_S, signal[1] + PAD_S) for _, noise, signal in plans])
+    else:
+        streams = [waveforms] * len(plans)
+    rows, selected = [], {}
+    for (event, noise_window, signal_window), stream in zip(plans, streams):
+        if id(stream) not in selected:  # the instrument of each stream, chosen once
+            selected[id(stream)] = obspy.Stream(_select_instruments([tr for tr in stream if tr.stats.npts], cfg["channel_priority"]))
+        stream = selected[id(stream)]
         try:
-            measured = wood_anderson_amplitude(stream, inventory, (noise_end - cfg["noise_window_s"], noise_end),
-                                               (signal_start, signal_end), cfg["pre_filt_hz"])
+            measured = wood_anderson_amplitude(stream, inventory, noise_window, signal_window, cfg["pre_filt_hz"])
         except MagnitudeError as exc:
             logger.info("%s, event %s: no amplitude (%s)", label, event.event_id, exc)
             continue
@@ -280,7 +297,8 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
     ``layers`` (None: the default crust) predicts the S (P) arrival where only P (S) was picked.
     ``shards`` yields (miniSEED path, StationXML path or ObsPy Inventory) per station-day; a
     0-byte file (a shard without data) or an unreadable one is skipped with the reason logged, as is a station the
-    station table does not locate. Only stations that picked an event are read. Returns
+    station table does not locate. Only stations that picked an event are read, and of them only
+    the windows measured (:class:`quakesnake.waveforms.WindowReader`). Returns
     (events with :data:`MAGNITUDE_COLUMNS`, amplitudes with :data:`AMPLITUDE_COLUMNS`).
     """
     cfg = resolve_config(cfg)
@@ -289,6 +307,7 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
     picked = assignments[assignments["event_id"].isin(events["event_id"])]
     by_station = dict(list(picked.groupby(["network", "station"])))
     travel_times = _travel_times_for(events, stations, layers) if len(picked) else None
+    reader = WindowReader()
     tables = []
     for waveform_path, inventory_path in shards:
         waveform_path = Path(waveform_path)
@@ -300,12 +319,14 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
             logger.warning("%s.%s: not in the station table; its amplitudes are skipped", network, code)
             continue
         try:
-            stream, inventory = _read_shard(waveform_path, inventory_path)
-        except MagnitudeError as exc:
-            logger.warning("%s", exc)
+            reader.read(waveform_path, [])  # indexes the file: an unreadable one is the reason given
+            inventory = _station_inventory(network, code, inventory_path)
+            table = station_amplitudes(functools.partial(reader.read, waveform_path), inventory, events, station_picks,
+                                       located[(network, code)], cfg, offsets.get((network, code), 0.0),
+                                       travel_times=travel_times)
+        except (MagnitudeError, WaveformError) as exc:
+            logger.warning("%s; station skipped", exc)
             continue
-        table = station_amplitudes(stream, inventory, events, station_picks, located[(network, code)], cfg,
-                                   offsets.get((network, code), 0.0), travel_times=travel_times)
         logger.info("%s.%s: %d amplitude(s) for %d picked event(s)", network, code, len(table), station_picks["event_id"].nunique())
         tables.append(table)
     amplitudes = io.concat_tables(tables, AMPLITUDE_COLUMNS) if any(len(t) for t in tables) else _empty_amplitudes()
@@ -325,30 +346,20 @@ def _travel_times_for(events: pd.DataFrame, stations: pd.DataFrame, layers) -> T
     return travel_times_reaching(layers, farthest_km, float(np.nanmax(events["depth_km"].to_numpy(float), initial=1.0)))
 
 
-def _read_shard(waveform_path: Path, inventory_path) -> tuple[obspy.Stream, obspy.Inventory]:
-    network, code = io.shard_code(waveform_path)
-    if isinstance(inventory_path, obspy.Inventory):
-        inventory = inventory_path.select(network=network, station=code)
-        if not len(inventory.networks):
-            raise MagnitudeError(f"{network}.{code}: no StationXML in the day's inventory; station skipped")
-        inventory_path = None
-    for path in [p for p in (waveform_path, inventory_path) if p is not None]:
-        path = Path(path)
-        if not path.exists():
-            raise MagnitudeError(f"{path}: file not found; station skipped")
-        if path.stat().st_size == 0:
-            raise MagnitudeError(f"{path}: empty (a station-day without data); station skipped")
-    try:
-        stream = obspy.read(str(waveform_path), format="MSEED")
-    except Exception as exc:  # ObsPy raises many kinds for unreadable files
-        raise MagnitudeError(f"{waveform_path}: cannot read miniSEED ({type(exc).__name__}: {exc}); station skipped") from exc
-    if inventory_path is None:
-        return stream, inventory
-    try:
-        inventory = obspy.read_inventory(str(inventory_path))
-    except Exception as exc:
-        raise MagnitudeError(f"{inventory_path}: cannot read StationXML ({type(exc).__name__}: {exc}); station skipped") from exc
-    return stream, inventory
+def _station_inventory(network: str, code: str, inventory) -> obspy.Inventory:
+    """The station's part of the day's inventory (an ObsPy Inventory, or a StationXML path)."""
+    if not isinstance(inventory, obspy.Inventory):
+        path = Path(inventory)
+        if not path.exists() or path.stat().st_size == 0:
+            raise MagnitudeError(f"{path}: {'empty' if path.exists() else 'file not found'} (no StationXML)")
+        try:
+            inventory = obspy.read_inventory(str(path))
+        except Exception as exc:  # ObsPy raises several kinds for unreadable StationXML
+            raise MagnitudeError(f"{path}: cannot read StationXML ({type(exc).__name__}: {exc})") from exc
+    selected = inventory.select(network=network, station=code)
+    if not len(selected.networks):
+        raise MagnitudeError(f"{network}.{code}: no StationXML in the day's inventory")
+    return selected
 
 
 def magnitude_files(events_path, assignments_path, stations_path, waveform_status_path, inventory_path, events_out,

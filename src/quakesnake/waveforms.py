@@ -40,6 +40,17 @@ class NoData(WaveformError):
     """A 0-byte waveform file: the station-day has no data (its status table says why)."""
 
 
+def require_data(path) -> Path:
+    """``path`` when it holds data; :class:`NoData` for the 0-byte file of a station-day without
+    data, :class:`WaveformError` for a missing file."""
+    path = Path(path)
+    if not path.exists():
+        raise WaveformError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise NoData(path, "empty input file (0 bytes): no data from download")
+    return path
+
+
 def read_miniseed(path, details: dict | None = None) -> obspy.Stream:
     """Read a miniSEED file keeping every readable record.
 
@@ -48,10 +59,8 @@ def read_miniseed(path, details: dict | None = None) -> obspy.Stream:
     are counted in ``details["corrupt_records_dropped"]``; ObsPy's warnings (skipped bytes, short
     last record) go to ``details["read_warnings"]``.
     """
-    path = Path(path)
+    path = require_data(path)
     details = {} if details is None else details
-    if path.stat().st_size == 0:
-        raise NoData(path, "empty input file (0 bytes): no data from download")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -136,9 +145,7 @@ class WindowReader:
 
     @staticmethod
     def _index(path: Path) -> tuple:
-        raw = path.read_bytes()
-        if not raw:
-            raise NoData(path, "empty input file (0 bytes): no data from download")
+        raw = require_data(path).read_bytes()
         try:
             info = get_record_information(_bytes_io.BytesIO(raw))
         except Exception:
