@@ -31,7 +31,7 @@ import yaml
 
 from common import OUT, ROOT, SHARED, machine, markdown_table
 
-from quakesnake.io import read_reference
+from quakesnake.tabular import read_reference
 from quakesnake.replay import replay_catalog
 from quakesnake.traveltimes import read_layers
 

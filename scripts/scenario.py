@@ -1,4 +1,4 @@
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.runner import logged
 from quakesnake.sources import synthetic
 from quakesnake.traveltimes import configured_layers
@@ -6,7 +6,7 @@ from quakesnake.traveltimes import configured_layers
 with logged(snakemake) as log:
     scenario = synthetic.generate_scenario(
         snakemake.params.synthetic,
-        io.read_stations(snakemake.input.stations),
+        tabular.read_stations(snakemake.input.stations),
         snakemake.params.days,
         configured_layers(snakemake.input.velocity_model, snakemake.params.velocity_layers),
     )

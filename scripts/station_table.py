@@ -1,7 +1,7 @@
 import pandas as pd
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.runner import logged
 
 with logged(snakemake):
-    io.write_table(pd.DataFrame(snakemake.params.stations), snakemake.output[0])
+    tabular.write_table(pd.DataFrame(snakemake.params.stations), snakemake.output[0])

@@ -16,7 +16,7 @@ from pyproj import Geod
 
 from quakesnake.association import DEFAULTS, associate_day, picks_around_day, resolve_config
 from quakesnake.evaluation import epicentral_distance_km, match_events
-from quakesnake.io import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, read_reference
+from quakesnake.tabular import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, read_reference
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 OGS = SHARED / "data" / "ogs"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from quakesnake.cli import main
-from quakesnake.io import read_reference, write_table
+from quakesnake.tabular import read_reference, write_table
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 OGS = SHARED / "data" / "ogs"
@@ -180,7 +180,7 @@ def test_every_anticipated_error_shares_one_base_the_cli_and_the_rule_runner_han
     from quakesnake.config import ConfigError
     from quakesnake.download import DownloadError
     from quakesnake.errors import QuakesnakeError
-    from quakesnake.io import TableError
+    from quakesnake.tabular import TableError
     from quakesnake.magnitude import MagnitudeError
     from quakesnake.picking import PickerConfigError
     from quakesnake.preprocess import PreprocessError

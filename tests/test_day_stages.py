@@ -8,7 +8,7 @@ import obspy
 import pandas as pd
 import pytest
 
-from quakesnake import download, io
+from quakesnake import download, tabular
 from quakesnake.cache import ContentCache, content_key
 from quakesnake.picking import pick_day
 from quakesnake.sources.fdsn import StationDay
@@ -84,7 +84,7 @@ def test_download_day_stages_what_arrived_and_refetches_only_what_failed(tmp_pat
     assert calls == ["BBB"]
     assert table[["station", "stage", "status"]].values.tolist() == [
         ["AAA", "download", "ok"], ["BBB", "download", "ok"], ["CCC", "download", "no_data"]]
-    assert io.read_table(folder / "status.csv")["reason"].tolist()[2] == "no data at any data centre"
+    assert tabular.read_table(folder / "status.csv")["reason"].tolist()[2] == "no data at any data centre"
     assert len(obspy.read(str(folder / "XX.AAA.mseed"))) == 3 and (folder / "XX.CCC.mseed").stat().st_size == 0
     inventory = obspy.read_inventory(str(folder / "inventory.xml"))
     assert sorted(s.code for n in inventory for s in n) == ["AAA", "BBB"]
@@ -111,18 +111,18 @@ def test_pick_day_picks_every_station_day_once_and_reuses_unchanged_ones(tmp_pat
     assert "3 station-days, 2 picked, 1 without usable data, 0 unchanged" in caplog.text
     assert sorted(first.groupby("station").size().items()) == [("AAA", 2), ("BBB", 2)]
     assert first["time"].is_monotonic_increasing
-    status = io.read_table(outputs["out_status"])
+    status = tabular.read_table(outputs["out_status"])
     assert status[["station", "stage", "status"]].values.tolist() == [
         ["AAA", "preprocess", "ok"], ["BBB", "preprocess", "ok"], ["CCC", "preprocess", "skipped"]]
     per_station = [p.read_bytes() for p in outputs["out_station_picks"]]
-    assert io.read_table(outputs["out_station_picks"][2]).empty
+    assert tabular.read_table(outputs["out_station_picks"][2]).empty
 
     caplog.clear()
     again = pick_day(raws, DAY, {"type": "stalta"}, "stalta", **outputs)
     assert "0 picked, 0 without usable data, 3 unchanged" in caplog.text
     pd.testing.assert_frame_equal(again, first)
     assert [p.read_bytes() for p in outputs["out_station_picks"]] == per_station
-    assert io.read_table(outputs["out_status"]).equals(status)
+    assert tabular.read_table(outputs["out_status"]).equals(status)
 
     ahead = pick_day(raws, DAY, {"type": "stalta"}, "stalta", **{**outputs, "cache_dir": tmp_path / "cache2"},
                      preprocess_workers=3)  # three station-days preprocessed ahead (a GPU job's way)
@@ -153,7 +153,7 @@ def test_pick_day_loads_a_seisbench_model_once_for_the_whole_day(tmp_path, monke
              out_station_picks=[tmp_path / f"{p.stem}.parquet" for p in raws], cache_dir=tmp_path / "cache",
              margin_s=60.0, threads=1)
     assert loads == [1]
-    picks = io.read_table(tmp_path / "day.parquet")
+    picks = tabular.read_table(tmp_path / "day.parquet")
     assert sorted(picks.groupby("station").size().items()) == [("AAA", 2), ("BBB", 2), ("CCC", 2)]
 
 

@@ -238,7 +238,7 @@ def test_plots_are_written(catalog, tmp_path):
 
 def test_evaluate_files_writes_metrics_and_tables_and_summary_reads_them(catalog, tmp_path):
     from quakesnake.evaluation import evaluate_files, summary_table
-    from quakesnake.io import read_table, write_table
+    from quakesnake.tabular import read_table, write_table
 
     pred_events, pred_picks, ref_events, ref_picks, ref_stations = catalog
     reference = tmp_path / "reference"

@@ -6,7 +6,7 @@ from obspy import UTCDateTime, read_events
 from obspy.io.quakeml.core import _validate as validate_quakeml_schema
 
 from quakesnake.export import PICK_UNCERTAINTY_S, to_obspy_catalog, write_catalog_csv, write_nlloc_obs, write_quakeml
-from quakesnake.io import read_table
+from quakesnake.tabular import read_table
 from quakesnake.magnitude import AMPLITUDE_COLUMNS
 
 

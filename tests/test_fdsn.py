@@ -14,10 +14,11 @@ from mock_fdsn import MockFDSN, make_inventory, make_stream, self_signed_certifi
 from obspy import UTCDateTime
 from workflow_runs import ROOT, planned_jobs, snakemake
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.config import SCHEMA_PATH, validate_config
 from quakesnake.shards import day_range, station_table
 from quakesnake.sources import fdsn
+from quakesnake.traveltimes import DEFAULT_LAYERS
 
 SCHEMA = SCHEMA_PATH
 DAY = "2024-03-20"
@@ -72,7 +73,7 @@ def test_station_day_carries_its_margins_raw_counts_and_responses(server, tmp_pa
     fdsn.write_station_day(result, paths["mseed"], paths["xml"], paths["status.json"])
     assert len(obspy.read(str(paths["mseed"]))) == 3
     assert obspy.read_inventory(str(paths["xml"])).get_contents()["channels"] == channels
-    status = io.read_shard_status(paths["status.json"])
+    status = tabular.read_shard_status(paths["status.json"])
     assert status["stage"] == "download" and status["status"] == "ok" and status["channels"] == "HH?"
     assert not list(tmp_path.glob("*.part"))
 
@@ -103,7 +104,7 @@ def test_no_waveforms_is_a_no_data_record_with_the_stationxml(server, tmp_path, 
     fdsn.write_station_day(result, *paths)
     assert paths[0].stat().st_size == 0  # downstream reads a 0-byte file as "no data"
     assert obspy.read_inventory(str(paths[1])).get_contents()["stations"]
-    assert io.read_shard_status(paths[2])["status"] == "no_data"
+    assert tabular.read_shard_status(paths[2])["status"] == "no_data"
 
 
 def test_not_found_is_an_error_not_an_empty_archive(server):
@@ -271,9 +272,13 @@ def ogs_config_against(mock: MockFDSN, workdir: Path, **source_settings) -> list
     (reference / "events.csv").write_text("event_id,time,latitude,longitude,depth_km\n")
     (reference / "picks.csv").write_text("event_id,station,phase,time\n")
     (reference / "stations.csv").write_text("station,network,latitude,longitude\n")
+    # the OGS model lives in ../shared; these tests need a 1D model, not that one
+    velocity_model = workdir.parent / f"{workdir.name}-velocity.csv"
+    velocity_model.write_text(DEFAULT_LAYERS.to_csv(index=False))
     override = workdir.parent / f"{workdir.name}-override.yaml"
     override.write_text(yaml.safe_dump({
         "reference": str(reference),
+        "velocity_model": str(velocity_model),
         "source": {"clients": [mock.url], "timeout_s": 5, "retries": 1, "backoff_s": 0.1, **source_settings},
     }))
     return [ROOT / "config" / "ogs.yaml", override]
@@ -314,7 +319,7 @@ def test_downloads_run_once_and_keep_the_token_out_of_every_file(tls_server, tok
     env = dict(os.environ, QUAKESNAKE_EIDA_TOKEN=str(token_file))
     result = snakemake(workdir, *targets, "--cores", "2", "--configfile", *map(str, configs), env=env)
     for target in targets:
-        status = io.read_table(workdir / target).set_index(["network", "station"])
+        status = tabular.read_table(workdir / target).set_index(["network", "station"])
         assert sorted(status.index) == [("IV", "BBB"), ("OX", "AAA"), ("SL", "CCC")]
         for code in (("OX", "AAA"), ("SL", "CCC")):
             assert status.loc[code, "status"] == "ok"

@@ -11,7 +11,7 @@ import pytest
 import scipy.signal
 from obspy import UTCDateTime
 
-from quakesnake import io, magnitude
+from quakesnake import magnitude, tabular
 from quakesnake.config import SCHEMA_PATH, validate_config
 from quakesnake.evaluation import score_catalog
 from quakesnake.magnitude import (
@@ -60,12 +60,12 @@ def station_stream(bursts: dict[str, list[tuple[float, float]]], seconds: float 
 
 
 def event_row(event_id: str, origin_s: float, longitude: float = 13.5) -> dict:
-    return {"event_id": event_id, "time": io.to_datetime64(T0 + origin_s), "latitude": 46.0, "longitude": longitude, "depth_km": 10.0}
+    return {"event_id": event_id, "time": tabular.to_datetime64(T0 + origin_s), "latitude": 46.0, "longitude": longitude, "depth_km": 10.0}
 
 
 def pick(event_id: str, phase: str, seconds: float) -> dict:
     return {"event_id": event_id, "network": "SY", "station": "S001", "location": "", "phase": phase,
-            "time": io.to_datetime64(T0 + seconds)}
+            "time": tabular.to_datetime64(T0 + seconds)}
 
 
 # --------------------------------------------------------------------------- attenuation law, config
@@ -95,15 +95,15 @@ def test_station_corrections_table_errors_name_the_file(tmp_path):
     assert read_station_corrections(good)["correction"].tolist() == [0.12, -0.3]
     missing = tmp_path / "missing.csv"
     missing.write_text("network,station\nSY,S001\n")
-    with pytest.raises(io.TableError, match=r"missing.csv.*correction"):
+    with pytest.raises(tabular.TableError, match=r"missing.csv.*correction"):
         read_station_corrections(missing)
     twice = tmp_path / "twice.csv"
     twice.write_text("network,station,correction\nSY,S001,0.1\nSY,S001,0.2\n")
-    with pytest.raises(io.TableError, match=r"twice.csv.*SY.S001"):
+    with pytest.raises(tabular.TableError, match=r"twice.csv.*SY.S001"):
         read_station_corrections(twice)
     words = tmp_path / "words.csv"
     words.write_text("network,station,correction\nSY,S001,high\n")
-    with pytest.raises(io.TableError, match=r"words.csv.*number"):
+    with pytest.raises(tabular.TableError, match=r"words.csv.*number"):
         read_station_corrections(words)
 
 
@@ -215,11 +215,11 @@ def test_magnitude_files_reads_corrections_and_writes_both_tables(tmp_path):
     stream.write(str(tmp_path / "SY.S001.mseed"), format="MSEED")
     inventory.write(str(tmp_path / "inventory.xml"), format="STATIONXML")
     (tmp_path / "SY.S002.mseed").write_bytes(b"")  # a station-day without data: listed as such
-    io.write_table(pd.DataFrame({"network": ["SY", "SY"], "station": ["S001", "S002"], "status": ["ok", "no_data"]}),
+    tabular.write_table(pd.DataFrame({"network": ["SY", "SY"], "station": ["S001", "S002"], "status": ["ok", "no_data"]}),
                    tmp_path / "status.csv")
-    io.write_table(pd.DataFrame([STATION]), tmp_path / "stations.csv")
-    io.write_table(pd.DataFrame([event_row("A", 20.0) | {"magnitude": np.nan}]), tmp_path / "events.parquet")
-    io.write_table(pd.DataFrame([pick("A", "S", 37.3)]), tmp_path / "assignments.parquet")
+    tabular.write_table(pd.DataFrame([STATION]), tmp_path / "stations.csv")
+    tabular.write_table(pd.DataFrame([event_row("A", 20.0) | {"magnitude": np.nan}]), tmp_path / "events.parquet")
+    tabular.write_table(pd.DataFrame([pick("A", "S", 37.3)]), tmp_path / "assignments.parquet")
     (tmp_path / "corrections.csv").write_text("network,station,correction\nSY,S001,-0.25\n")
     files = dict(events_path=tmp_path / "events.parquet", assignments_path=tmp_path / "assignments.parquet",
                  stations_path=tmp_path / "stations.csv", waveform_status_path=tmp_path / "status.csv",
@@ -228,10 +228,10 @@ def test_magnitude_files_reads_corrections_and_writes_both_tables(tmp_path):
     corrected = magnitude.magnitude_files(**files, events_out=tmp_path / "ml.parquet", amplitudes_out=tmp_path / "a1.parquet",
                                           cfg={"station_corrections": str(tmp_path / "corrections.csv")})
     assert corrected.loc[0, "magnitude"] == pytest.approx(plain.loc[0, "magnitude"] - 0.25)
-    written = io.read_table(tmp_path / "ml.parquet")
+    written = tabular.read_table(tmp_path / "ml.parquet")
     assert written.loc[0, "magnitude"] == pytest.approx(corrected.loc[0, "magnitude"])
     assert set(magnitude.MAGNITUDE_COLUMNS) <= set(written.columns)
-    assert list(io.read_table(tmp_path / "a1.parquet").columns) == magnitude.AMPLITUDE_COLUMNS
+    assert list(tabular.read_table(tmp_path / "a1.parquet").columns) == magnitude.AMPLITUDE_COLUMNS
 
 
 # --------------------------------------------------------------------------- acceptance on synthetic data

@@ -1,7 +1,7 @@
 """merge_station_picks: concatenation, exact-duplicate removal, time order, empty input."""
 import pandas as pd
 
-from quakesnake.io import PICK_COLUMNS, write_table
+from quakesnake.tabular import PICK_COLUMNS, write_table
 from quakesnake.merge import merge_station_picks
 
 

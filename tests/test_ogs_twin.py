@@ -10,7 +10,7 @@ import yaml
 from workflow_runs import ROOT, planned_jobs, snakemake
 
 from quakesnake.evaluation import score_catalog
-from quakesnake.io import read_reference, read_stations
+from quakesnake.tabular import read_reference, read_stations
 from quakesnake.shards import day_range
 
 CONFIG = ROOT / "config" / "ogs-twin.yaml"

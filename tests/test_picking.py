@@ -9,7 +9,7 @@ import obspy
 import pandas as pd
 import pytest
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.picking import (
     PickerConfigError,
     annotate_stream,
@@ -67,7 +67,7 @@ def offsets_s(picks, phase, start=START):
 
 
 def assert_pick_table(picks, picker_name):
-    assert list(picks.columns) == io.PICK_COLUMNS
+    assert list(picks.columns) == tabular.PICK_COLUMNS
     for column, dtype in PICK_DTYPES.items():
         assert picks[column].dtype == dtype, column
     assert picks["phase"].isin(["P", "S"]).all()
@@ -153,13 +153,13 @@ def test_pick_file_writes_typed_tables_even_when_empty(tmp_path):
 
     picks_path = tmp_path / "picks" / "XX.SYN.parquet"
     pick_file(source, picks_path, {"type": "stalta"}, day="2024-01-01", picker_name="stalta")
-    back = io.read_table(picks_path, io.PICK_COLUMNS)
+    back = tabular.read_table(picks_path, tabular.PICK_COLUMNS)
     assert len(back) == 2
     assert_pick_table(back, "stalta")
 
     empty_path = tmp_path / "picks" / "empty.parquet"
     pick_file(source, empty_path, {"type": "stalta"}, day="2024-01-05", picker_name="stalta")
-    back = io.read_table(empty_path, io.PICK_COLUMNS)
+    back = tabular.read_table(empty_path, tabular.PICK_COLUMNS)
     assert back.empty
     assert_pick_table(back, "stalta")
 
@@ -470,7 +470,7 @@ def test_pick_files_loads_the_model_once(tmp_path, monkeypatch):
     assert len(loads) == 1 and results[0].empty
     for (source, target, day), picks in zip(jobs[1:], results[1:]):
         assert len(picks) == 2
-        pd.testing.assert_frame_equal(io.read_table(target, io.PICK_COLUMNS), picks)
+        pd.testing.assert_frame_equal(tabular.read_table(target, tabular.PICK_COLUMNS), picks)
         pd.testing.assert_frame_equal(picks, pick_file(source, tmp_path / "again.parquet", ENVELOPE, day, "envelope",
                                                        model=model))
 

@@ -7,7 +7,7 @@ import numpy as np
 import obspy
 import pytest
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.preprocess import PreprocessError, preprocess_file, preprocess_settings, preprocess_stream
 
 START = obspy.UTCDateTime("2024-01-01T00:00:00")
@@ -166,7 +166,7 @@ def test_preprocess_file_skips_a_corrupt_file_with_the_reason_and_names_it_in_th
     out, status = tmp_path / "out.mseed", tmp_path / "out.status.json"
     record = preprocess_file(corrupt, out, status)
     assert out.stat().st_size == 0 and not out.with_name("out.mseed.part").exists()
-    assert io.read_shard_status(status) == json.loads(json.dumps(record, default=str))
+    assert tabular.read_shard_status(status) == json.loads(json.dumps(record, default=str))
     assert record["stage"] == "preprocess" and record["status"] == "skipped"
     assert record["reason"].startswith("corrupt miniSEED: InternalMSEEDParseTimeError: julday out of bounds")
     assert any("broken.mseed: skipped: corrupt miniSEED" in message for message in caplog.messages)

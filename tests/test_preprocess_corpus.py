@@ -17,7 +17,7 @@ import obspy
 import pandas as pd
 import pytest
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.picking import pick_file
 from quakesnake.preprocess import preprocess_file, preprocess_stream
 
@@ -339,7 +339,7 @@ def run_case(case: Case, tmp_path):
     source.write_bytes(case.content())
     out, status = tmp_path / "pre" / "XX.STA.mseed", tmp_path / "pre" / "XX.STA.status.json"
     record = preprocess_file(source, out, status, day="2024-01-01", margin_s=60.0, station_id="XX.STA")
-    assert io.read_shard_status(status) == json.loads(json.dumps(record, default=str))
+    assert tabular.read_shard_status(status) == json.loads(json.dumps(record, default=str))
     assert record["stage"] == "preprocess" and record["input"] == str(source)
     assert not out.with_name(out.name + ".part").exists()
     return record, (obspy.read(str(out)) if out.stat().st_size else None), out
@@ -387,8 +387,8 @@ def test_pick_file_on_a_skipped_shard_writes_an_empty_table_without_loading_a_mo
     picker = {"type": "seisbench", "model": "PhaseNet", "weights": str(tmp_path / "no-such-weights.pt")}
     picks_path = tmp_path / "picks" / "XX.STA.parquet"
     pick_file(out, picks_path, picker, day="2024-01-01", picker_name="phasenet")
-    picks = io.read_table(picks_path, io.PICK_COLUMNS)
-    assert picks.empty and list(picks.columns) == io.PICK_COLUMNS
+    picks = tabular.read_table(picks_path, tabular.PICK_COLUMNS)
+    assert picks.empty and list(picks.columns) == tabular.PICK_COLUMNS
     assert picks["time"].dtype == np.dtype("datetime64[ns]") and picks["probability"].dtype == np.float64
 
 
@@ -402,8 +402,8 @@ def test_shard_status_table_lists_every_shard_and_stage(tmp_path):
     ]:
         folder = "waveforms" if stage == "download" else "preprocessed"
         paths.append(tmp_path / folder / day / f"XX.{sta}.status.json")
-        io.write_shard_status(paths[-1], stage, status, reason, extra=1)
-    table = io.shard_status_table(paths)
+        tabular.write_shard_status(paths[-1], stage, status, reason, extra=1)
+    table = tabular.shard_status_table(paths)
     assert list(table.columns) == ["day", "network", "station", "stage", "status", "reason"]
     assert table.values.tolist() == [
         ["2024-01-01", "XX", "BBB", "download", "no_data", "no data at any data centre"],
@@ -412,12 +412,12 @@ def test_shard_status_table_lists_every_shard_and_stage(tmp_path):
         ["2024-01-02", "XX", "AAA", "preprocess", "ok", "kept HHZ"],
     ]
     paths[0].write_text("{not json")
-    with pytest.raises(io.TableError, match="AAA.status.json: cannot read shard status"):
-        io.shard_status_table(paths)
+    with pytest.raises(tabular.TableError, match="AAA.status.json: cannot read shard status"):
+        tabular.shard_status_table(paths)
 
 
 def test_shard_status_table_reads_the_stages_day_tables(tmp_path):
-    STATUS_COLUMNS = io.SHARD_STATUS_TABLE_COLUMNS
+    STATUS_COLUMNS = tabular.SHARD_STATUS_TABLE_COLUMNS
 
     download = pd.DataFrame([["2024-01-01", "XX", "BBB", "download", "no_data", "no data at any data centre", "{}"],
                              ["2024-01-01", "XX", "AAA", "download", "ok", "synthetic scenario", "{}"]],
@@ -425,17 +425,17 @@ def test_shard_status_table_reads_the_stages_day_tables(tmp_path):
     preprocess = pd.DataFrame([["2024-01-01", "XX", "BBB", "preprocess", "skipped", "empty input file", "{}"],
                                ["2024-01-01", "XX", "AAA", "preprocess", "ok", "kept HHZ", "{}"]], columns=STATUS_COLUMNS)
     paths = [tmp_path / "waveforms/2024-01-01/status.csv", tmp_path / "picks/stalta/2024-01-01.status.csv"]
-    io.write_table(download, paths[0])
-    io.write_table(preprocess, paths[1])
-    assert io.shard_status_table(paths).values.tolist() == [
+    tabular.write_table(download, paths[0])
+    tabular.write_table(preprocess, paths[1])
+    assert tabular.shard_status_table(paths).values.tolist() == [
         ["2024-01-01", "XX", "AAA", "download", "ok", "synthetic scenario"],
         ["2024-01-01", "XX", "AAA", "preprocess", "ok", "kept HHZ"],
         ["2024-01-01", "XX", "BBB", "download", "no_data", "no data at any data centre"],
         ["2024-01-01", "XX", "BBB", "preprocess", "skipped", "empty input file"],
     ]
-    io.write_table(download.assign(status="lost"), paths[0])
-    with pytest.raises(io.TableError, match="status.csv: shard status 'lost'"):
-        io.shard_status_table(paths)
+    tabular.write_table(download.assign(status="lost"), paths[0])
+    with pytest.raises(tabular.TableError, match="status.csv: shard status 'lost'"):
+        tabular.shard_status_table(paths)
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,6 +474,6 @@ def test_workflow_completes_with_corrupt_and_empty_shards(tmp_path):
     assert (preprocess.loc[["S003", "S004"], "status"] == "ok").all()
     assert not (tmp_path / "results/preprocessed").exists()  # preprocessed in memory only
     for station in ("S001", "S002"):
-        assert io.read_table(tmp_path / f"results/picks/stalta/2024-01-01/SY.{station}.parquet").empty
+        assert tabular.read_table(tmp_path / f"results/picks/stalta/2024-01-01/SY.{station}.parquet").empty
     assert (tmp_path / "results/catalog/stalta/pyocto.csv").exists()
     assert (tmp_path / "results/evaluation/summary.csv").exists()

@@ -15,7 +15,7 @@ import yaml
 
 from quakesnake.cli import main
 from quakesnake.config import SCHEMA_PATH, load_config
-from quakesnake.io import read_reference
+from quakesnake.tabular import read_reference
 from quakesnake.replay import false_picks, picks_on_located_stations, replay_catalog
 from test_association import HOMOGENEOUS_LAYERS, make_arrivals, make_events, make_stations
 

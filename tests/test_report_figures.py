@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.evaluation import evaluate_files
 from quakesnake.report_figures import report_figures_files, station_table
 
@@ -50,16 +50,16 @@ def test_report_figures_files_write_every_figure_and_the_station_table(tmp_path)
     ref_picks = pd.DataFrame({"event_id": [f"R{i}" for i in range(n)], "station": "AAAA", "phase": "P",
                               "time": [at(600 * i + 3) for i in range(n)]})
     for name, table in (("events", ref_events), ("picks", ref_picks), ("stations", stations)):
-        io.write_table(table, reference / f"{name}.csv")
+        tabular.write_table(table, reference / f"{name}.csv")
     found = ref_events.iloc[::2]
     catalog = pd.DataFrame({"event_id": [f"E{i}" for i in range(len(found))], "time": found["time"].to_numpy() + np.timedelta64(300, "ms"),
                             "latitude": 46.1, "longitude": 12.1, "depth_km": 9.0, "magnitude": found["ML"].to_numpy() + 0.1})
-    io.write_table(catalog, tmp_path / "catalog.parquet")
+    tabular.write_table(catalog, tmp_path / "catalog.parquet")
     picks = ref_picks.drop(columns="event_id").assign(network="XX", time=ref_picks["time"] + pd.Timedelta(seconds=0.1))
-    io.write_table(picks, tmp_path / "picks.parquet")
+    tabular.write_table(picks, tmp_path / "picks.parquet")
     assignments = picks.iloc[::2].assign(event_id=catalog["event_id"].to_numpy(), residual_s=0.05)
-    io.write_table(assignments, tmp_path / "assignments.parquet")
-    io.write_table(stations, tmp_path / "stations.csv")
+    tabular.write_table(assignments, tmp_path / "assignments.parquet")
+    tabular.write_table(stations, tmp_path / "stations.csv")
     run = tmp_path / "evaluation"
     evaluate_files(tmp_path / "catalog.parquet", [tmp_path / "picks.parquet"], reference, ["2024-03-28"], run / "metrics.json",
                    run / "detections.parquet", run / "reference.parquet", run / "matches.parquet")
@@ -73,7 +73,7 @@ def test_report_figures_files_write_every_figure_and_the_station_table(tmp_path)
     for name, path in outputs.items():
         if path.suffix == ".png":
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
-    table = io.read_table(outputs["stations"]).set_index("station")
+    table = tabular.read_table(outputs["stations"]).set_index("station")
     assert table.at["AAAA", "p_picks_per_day"] == n and table.at["AAAA", "share_used_by_events"] == pytest.approx(0.5)
     assert table.at["AAAA", "reference_recall"] == 1.0 and table.at["CCCC", "reference_picks"] == 0
 
@@ -86,8 +86,8 @@ def test_shard_status_summary_says_what_yielded_nothing_first():
         "status": ["ok", "no_data", "no_data", "ok", "skipped"],
         "reason": ["", "no client holds it", "no client holds it", "", "no vertical channel"],
     })
-    summary = io.shard_status_summary(table, max_examples=1)
+    summary = tabular.shard_status_summary(table, max_examples=1)
     assert summary[["stage", "status", "n_shards", "n_days"]].values.tolist() == [
         ["download", "no_data", 2, 2], ["preprocess", "skipped", 1, 1], ["download", "ok", 1, 1], ["preprocess", "ok", 1, 1]]
     assert summary.loc[0, "examples"] == "2024-01-01 SY.S002 …"
-    assert io.shard_status_summary(table.iloc[:0]).empty
+    assert tabular.shard_status_summary(table.iloc[:0]).empty

@@ -4,7 +4,7 @@ import obspy
 import pandas as pd
 import pytest
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.magnitude import AMPLITUDE_COLUMNS
 from quakesnake.review import ReviewError, candidate_events, review_files
 
@@ -34,7 +34,7 @@ def tables():
         for k, station in enumerate(STATIONS["station"]):
             rows.append([event_id, "SY", station, "", "P", at(offset + 3 + k), 0.1 * (k + 1), 0.9])
             rows.append([event_id, "SY", station, "", "S", at(offset + 5 + 2 * k), -0.1 * (k + 1), 0.8])
-    assignments = pd.DataFrame(rows, columns=io.ASSIGNMENT_COLUMNS)
+    assignments = pd.DataFrame(rows, columns=tabular.ASSIGNMENT_COLUMNS)
     reference = pd.DataFrame({"event_id": ["R1", "R2"], "time": [at(0.3), at(190)], "latitude": [46.0, 46.2],
                               "longitude": [12.0, 12.25], "depth_km": [5.0, 4.0], "found": [True, False]})
     return detections, assignments, reference
@@ -87,8 +87,8 @@ def test_review_files_write_table_quakeml_and_record_sections_of_the_largest(tab
     paths = {name: tmp_path / f"{name}.parquet" for name in ("detections", "reference", "catalog", "assignments", "amplitudes")}
     for name, table in (("detections", detections), ("reference", reference), ("catalog", catalog),
                         ("assignments", assignments), ("amplitudes", amplitudes)):
-        io.write_table(table, paths[name])
-    io.write_table(STATIONS, tmp_path / "stations.csv")
+        tabular.write_table(table, paths[name])
+    tabular.write_table(STATIONS, tmp_path / "stations.csv")
     write_station_days(tmp_path / "waveforms", assignments)
     out = tmp_path / "review"
 
@@ -99,7 +99,7 @@ def test_review_files_write_table_quakeml_and_record_sections_of_the_largest(tab
 
     assert sorted(p.name for p in (out / "record_sections").iterdir()) == ["001_E4.png", "002_E2.png"]
     assert candidates.set_index("event_id")["record_section"].to_dict() == {"E2": "002_E2.png", "E3": "", "E4": "001_E4.png"}
-    table = io.read_table(out / "candidates.csv")
+    table = tabular.read_table(out / "candidates.csv")
     assert table["event_id"].tolist() == ["E2", "E3", "E4"] and table["outcome"].tolist() == ["fp_real", "fp_false", "fp_real"]
     events = obspy.read_events(str(out / "candidates.xml"))
     assert [e.event_descriptions[0].text for e in events] == ["E2", "E3", "E4"]
@@ -108,7 +108,7 @@ def test_review_files_write_table_quakeml_and_record_sections_of_the_largest(tab
     assert events[2].magnitudes[0].mag == pytest.approx(1.6) and len(events[2].amplitudes) == 1
 
     # evaluation of another run than the catalog's: refused with both files named
-    io.write_table(catalog.iloc[:2], paths["catalog"])
+    tabular.write_table(catalog.iloc[:2], paths["catalog"])
     with pytest.raises(ReviewError, match="E3 is not in the catalog"):
         review_files(paths["detections"], paths["reference"], paths["catalog"], paths["assignments"],
                      paths["amplitudes"], tmp_path / "stations.csv", tmp_path / "waveforms",

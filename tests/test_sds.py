@@ -10,7 +10,7 @@ from mock_fdsn import make_inventory, make_stream
 from obspy import UTCDateTime
 from workflow_runs import ROOT, snakemake
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.config import SCHEMA_PATH, validate_config
 from quakesnake.shards import station_table
 from quakesnake.sources import fdsn, sds
@@ -72,7 +72,7 @@ def test_station_day_spans_the_midnight_margins_of_the_neighbouring_files(archiv
     assert sorted(result.inventory.get_contents()["channels"]) == ["OX.AAA..HHE", "OX.AAA..HHN", "OX.AAA..HHZ"]
     paths = [tmp_path / "w.mseed", tmp_path / "w.xml", tmp_path / "w.status.json"]
     fdsn.write_station_day(result, *paths)
-    assert io.read_shard_status(paths[2])["status"] == "ok"
+    assert tabular.read_shard_status(paths[2])["status"] == "ok"
     assert len(obspy.read(str(paths[0]))) == 3
 
 
@@ -94,7 +94,7 @@ def test_no_files_is_no_data_with_the_stationxml(archive, tmp_path):
     paths = [tmp_path / "w.mseed", tmp_path / "w.xml", tmp_path / "w.status.json"]
     fdsn.write_station_day(result, *paths)
     assert paths[0].stat().st_size == 0 and paths[1].stat().st_size > 0
-    assert io.read_shard_status(paths[2])["status"] == "no_data"
+    assert tabular.read_shard_status(paths[2])["status"] == "no_data"
     later = sds.read_station_day(source(root, stationxml), {"network": "OX", "station": "AAA"}, "2024-03-25", 60.0)
     assert later.status == "no_data"
 
@@ -139,7 +139,7 @@ def test_workflow_downloads_from_the_archive(archive, tmp_path):
     }))
     target = f"results/waveforms/{DAY}/status.csv"
     snakemake(workdir, target, "--cores", "2", "--configfile", str(config))
-    status = io.read_table(workdir / target).set_index("station")["status"]
+    status = tabular.read_table(workdir / target).set_index("station")["status"]
     assert status["AAA"] == "ok" and status["EMPTY"] == "no_data"
     assert (workdir / f"results/waveforms/{DAY}/SL.EMPTY.mseed").stat().st_size == 0
     assert len(obspy.read(str(workdir / f"results/waveforms/{DAY}/OX.AAA.mseed"))) == 3

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from quakesnake import io, picking, preprocess
+from quakesnake import picking, preprocess, tabular
 from quakesnake.evaluation import match_picks
 from quakesnake.sources import synthetic
 
@@ -43,7 +43,7 @@ def test_shipped_phasenet_recalls_unseen_synthetic_arrivals(tmp_path):
         picks.append(picking.pick_file(processed, tmp_path / f"{station.station}.parquet", PICKER, DAY,
                                        "phasenet", model=model))
     predicted = pd.concat(picks, ignore_index=True)
-    _, reference, _ = io.read_reference(tmp_path / "truth")
+    _, reference, _ = tabular.read_reference(tmp_path / "truth")
     day_start = pd.Timestamp(DAY)
     reference = reference[(reference["time"] >= day_start) & (reference["time"] < day_start + pd.Timedelta(days=1))]
     matches = match_picks(predicted, reference, tolerance_s=0.5)

@@ -11,7 +11,7 @@ import pytest
 import scipy.fft
 import scipy.signal
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.sources import synthetic
 from quakesnake.sources.synthetic import (
     WOOD_ANDERSON_PAZ,
@@ -63,7 +63,7 @@ def test_config_defaults_and_unknown_keys():
 def test_generated_stations_spread_over_region_and_repeat():
     cfg = resolve_config({"seed": 2})
     stations = station_table(cfg)
-    assert list(stations.columns) == io.STATION_COLUMNS
+    assert list(stations.columns) == tabular.STATION_COLUMNS
     assert list(stations["station"]) == [f"S{i:03d}" for i in range(1, 13)]
     region = cfg["region"]
     assert stations["latitude"].between(region["lat_min"], region["lat_max"]).all()
@@ -199,7 +199,7 @@ def test_write_and_read_scenario(default_scenario, tmp_path):
     first_time = pd.read_csv(tmp_path / "picks.csv")["time"].iloc[0]
     assert first_time.endswith("Z") and "T" in first_time
     pd.testing.assert_frame_equal(read_arrivals(tmp_path), scenario.arrivals)
-    events, picks, stations = io.read_reference(tmp_path)
+    events, picks, stations = tabular.read_reference(tmp_path)
     assert len(events) == len(scenario.truth_tables()[0]) and len(picks) == len(scenario.truth_tables()[1])
 
 
@@ -443,7 +443,7 @@ def test_twin_magnitudes_fall_back_and_unsized_events_are_left_out(tmp_path, cac
     assert "1001" in caplog.text and "left out" in caplog.text
 
     events.drop(columns=["ML", "MD"]).to_csv(tmp_path / "events.csv", index=False)
-    with pytest.raises(io.TableError, match="magnitude column"):
+    with pytest.raises(tabular.TableError, match="magnitude column"):
         generate_scenario(cfg, station_table(cfg), [DAY], traveltime_cache_dir=cache_dir)
 
 
@@ -451,7 +451,7 @@ def test_twin_magnitudes_fall_back_and_unsized_events_are_left_out(tmp_path, cac
 def test_twin_of_the_ogs_catalog(shared_dir, cache_dir):
     ogs = shared_dir / "data" / "ogs"
     cfg = {"catalog_dir": str(ogs)}
-    events, picks, _ = io.read_reference(ogs)
+    events, picks, _ = tabular.read_reference(ogs)
     day = events["time"].dt.normalize().value_counts().idxmax()
     day_picks = picks[picks["event_id"].isin(events.loc[events["time"].dt.normalize() == day, "event_id"])]
     all_stations = station_table(cfg)

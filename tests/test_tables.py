@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from quakesnake import io
+from quakesnake import tabular
 
 
 def test_tables_with_string_dtype_columns_write_and_read_back(tmp_path):
@@ -17,10 +17,10 @@ def test_tables_with_string_dtype_columns_write_and_read_back(tmp_path):
         "picker": pd.Series(["stalta", "stalta"], dtype="string"),
     })
     for name in ("picks.csv", "picks.parquet"):
-        io.write_table(picks, tmp_path / name)
-        back = io.read_table(tmp_path / name, io.PICK_COLUMNS)
+        tabular.write_table(picks, tmp_path / name)
+        back = tabular.read_table(tmp_path / name, tabular.PICK_COLUMNS)
         assert back["time"].tolist() == picks["time"].tolist()
         assert back["station"].astype(str).tolist() == ["S001", "S002"]
     # ISO times of mixed precision in a "string" column parse one by one
     text_times = pd.Series(["2024-01-01T00:00:01.5Z", "2024-01-01T00:00:03Z"], dtype="string")
-    assert io.to_datetime64(text_times).tolist() == [pd.Timestamp("2024-01-01T00:00:01.5"), pd.Timestamp("2024-01-01T00:00:03")]
+    assert tabular.to_datetime64(text_times).tolist() == [pd.Timestamp("2024-01-01T00:00:01.5"), pd.Timestamp("2024-01-01T00:00:03")]

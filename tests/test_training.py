@@ -9,7 +9,7 @@ import pytest
 import yaml
 from workflow_runs import snakemake
 
-from quakesnake import io, picking, preprocess, training
+from quakesnake import picking, preprocess, tabular, training
 from quakesnake.sources import synthetic
 
 DAY = "2024-03-01"
@@ -53,14 +53,14 @@ def test_dataset_loads_in_seisbench_with_labels_at_the_reference_picks(dataset):
     data = sbd.WaveformDataset(root / "dataset", component_order="ZNE")
     assert len(data) == counts["earthquake"] + counts["noise"]
     metadata = data.metadata
-    picks = io.read_table(root / "truth" / "picks.csv")
+    picks = tabular.read_table(root / "truth" / "picks.csv")
     rate = 100.0
     checked = 0
     for i in np.flatnonzero(metadata["trace_category"] == "earthquake")[:40]:
         row = metadata.iloc[i]
         waveform = data.get_waveforms(int(i))
         assert waveform.shape == (3, 12000)
-        start = io.to_datetime64(row["trace_start_time"])
+        start = tabular.to_datetime64(row["trace_start_time"])
         own = picks[(picks["event_id"] == f"{row['source_id']:.0f}") & (picks["station"] == row["station_code"])]
         for phase, column in training.PRIMARY_COLUMNS.items():
             of_phase = own[own["phase"] == phase]

@@ -36,7 +36,7 @@ from pyproj import CRS, Transformer
 from threadpoolctl import threadpool_limits
 
 from quakesnake.config import typed_defaults
-from quakesnake.io import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables, require_columns
+from quakesnake.tabular import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables, require_columns
 from quakesnake.traveltimes import read_layers, travel_time_grid
 
 logger = logging.getLogger(__name__)

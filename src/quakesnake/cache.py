@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import quakesnake
+from quakesnake.tabular import atomic_write
 
 KEY_LENGTH = 24  # hex digits of sha256: collisions are not a concern at 10^6 entries
 
@@ -66,20 +66,12 @@ class ContentCache:
         stored = {}
         for suffix, source in files.items():
             target = self.path(name, key, suffix)
-            partial = target.with_name(target.name + ".part")
-            if move:
-                shutil.move(str(source), partial)
-            else:
-                shutil.copyfile(source, partial)
-            os.replace(partial, target)
+            atomic_write(target, lambda partial, source=source: shutil.move(str(source), partial) if move
+                         else shutil.copyfile(source, partial))
             stored[suffix] = target
         return stored
 
 
 def copy_into_place(source, target) -> None:
     """Copy ``source`` to ``target`` atomically (temporary name, then rename)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
+    atomic_write(target, lambda partial: shutil.copyfile(source, partial))

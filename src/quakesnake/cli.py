@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from quakesnake.errors import QuakesnakeError
-from quakesnake.io import read_reference, read_stations, read_table
+from quakesnake.tabular import read_reference, read_stations, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _add_replay(subparsers) -> None:
 def run_replay(args: argparse.Namespace) -> int:
     from quakesnake.association import resolve_config
     from quakesnake.evaluation import write_metrics
-    from quakesnake.io import write_table
+    from quakesnake.tabular import write_table
     from quakesnake.replay import replay_catalog, replay_days
     from quakesnake.traveltimes import read_layers
 

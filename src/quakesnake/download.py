@@ -27,7 +27,7 @@ from pathlib import Path
 import obspy
 import pandas as pd
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.cache import ContentCache, content_key, file_digest
 from quakesnake.errors import QuakesnakeError
 from quakesnake.sources import fdsn, sds, synthetic
@@ -113,20 +113,20 @@ def download_day(source: dict, stations: list[dict], day: str, margin_s: float, 
 
     rows, inventory = [], obspy.Inventory(networks=[])
     for (name, files), out in zip(answers, out_waveforms):
-        network, station = io.shard_code(out)
+        network, station = tabular.shard_code(out)
         record = json.loads(files[".json"].read_text())
-        rows.append(io.shard_status_row(day, network, station, record))
+        rows.append(tabular.shard_status_row(day, network, station, record))
         if files[".xml"].stat().st_size:
             inventory += obspy.read_inventory(str(files[".xml"]), format="STATIONXML")
-    fdsn._atomic_write(out_inventory, lambda tmp: inventory.write(str(tmp), format="STATIONXML")
+    tabular.atomic_write(out_inventory, lambda tmp: inventory.write(str(tmp), format="STATIONXML")
                        if len(inventory.networks) else tmp.write_bytes(b""))
     for (name, files), out in zip(answers, out_waveforms):
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(files[".mseed"], out)
         for suffix in (".xml", ".json"):
             files[suffix].unlink(missing_ok=True)
-    table = pd.DataFrame(rows, columns=io.SHARD_STATUS_TABLE_COLUMNS)
-    io.write_table(table, out_status)
+    table = pd.DataFrame(rows, columns=tabular.SHARD_STATUS_TABLE_COLUMNS)
+    tabular.write_table(table, out_status)
     counts = table["status"].value_counts().to_dict()
     logger.info("%s: %d station-days (%s)", day, len(table), ", ".join(f"{n} {s}" for s, n in counts.items()))
     return table

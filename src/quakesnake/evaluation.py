@@ -37,8 +37,8 @@ import pandas as pd
 from pyproj import Geod
 
 from quakesnake import seismicity
-from quakesnake.io import PICK_COLUMNS, concat_tables, read_reference, read_table, write_table
 from quakesnake.scoring import one_to_one, pick_scores
+from quakesnake.tabular import PICK_COLUMNS, atomic_write, concat_tables, read_reference, read_table, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -450,11 +450,8 @@ def json_safe(value):
 
 def write_metrics(metrics: dict, path) -> None:
     """Metrics as indented JSON (NaN refused), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
-    partial.replace(path)
+    text = json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n"
+    atomic_write(path, lambda partial: partial.write_text(text))
 
 
 def evaluate_files(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from obspy.core.event import (
 )
 from obspy.geodetics import gps2dist_azimuth, kilometer2degrees
 
-from quakesnake.io import EVENT_COLUMNS, require_columns
+from quakesnake.tabular import EVENT_COLUMNS, atomic_write, require_columns
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def write_catalog_csv(events: pd.DataFrame, path) -> None:
     require_columns(events, ["event_id", "time", "latitude", "longitude", "depth_km"], "events")
     table = events.copy()
     table["time"] = pd.to_datetime(table["time"]).dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    _atomic_write(path, lambda target: table.to_csv(target, index=False))
+    atomic_write(path, lambda target: table.to_csv(target, index=False))
 
 
 def to_obspy_catalog(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.DataFrame | None = None,
@@ -206,7 +205,7 @@ def write_quakeml(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
 
 def write_catalog_quakeml(catalog: Catalog, path) -> None:
     """Write an ObsPy Catalog as QuakeML, atomically."""
-    _atomic_write(path, lambda target: catalog.write(str(target), format="QUAKEML"))
+    atomic_write(path, lambda target: catalog.write(str(target), format="QUAKEML"))
 
 
 def write_nlloc_obs(catalog: Catalog, directory) -> list[Path]:
@@ -232,16 +231,3 @@ def write_nlloc_obs(catalog: Catalog, directory) -> list[Path]:
     shutil.rmtree(directory, ignore_errors=True)
     partial.replace(directory)
     return written
-
-
-def _atomic_write(path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".part", delete=False) as handle:
-        target = Path(handle.name)
-    try:
-        write(target)
-        target.replace(path)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.association import LocalProjection, _station_id, station_coordinates
 from quakesnake.config import section_defaults
 from quakesnake.traveltimes import TravelTimes, travel_times_reaching
@@ -204,9 +204,9 @@ def locate_files(events_path, assignments_path, stations_path, layers, events_ou
     """The locate rule's file edge of :func:`relocate_with_residuals`: one day's associated events
     and assignments in, the relocated events and the assignments with their residuals out.
     ``options`` are :data:`DEFAULT_OPTIONS` keys (the workflow's ``relocation`` section)."""
-    events = io.read_table(events_path, io.EVENT_COLUMNS[:5])
-    assignments = io.read_table(assignments_path, ["event_id", "network", "station", "phase", "time"])
-    located, residuals = relocate_with_residuals(events, assignments, io.read_stations(stations_path), layers, **(options or {}))
-    io.write_table(located, events_out)
-    io.write_table(residuals, assignments_out)
+    events = tabular.read_table(events_path, tabular.EVENT_COLUMNS[:5])
+    assignments = tabular.read_table(assignments_path, ["event_id", "network", "station", "phase", "time"])
+    located, residuals = relocate_with_residuals(events, assignments, tabular.read_stations(stations_path), layers, **(options or {}))
+    tabular.write_table(located, events_out)
+    tabular.write_table(residuals, assignments_out)
     return located

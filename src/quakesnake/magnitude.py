@@ -31,7 +31,7 @@ from obspy import UTCDateTime
 from obspy.geodetics import gps2dist_azimuth
 from pyproj import Geod
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.config import section_defaults
 from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import DEFAULT_CHANNEL_PRIORITY, HORIZONTAL_SETS, _select_instruments
@@ -98,13 +98,13 @@ def resolve_config(cfg: dict | None) -> dict:
 
 def read_station_corrections(path) -> pd.DataFrame:
     """Station corrections (CSV or parquet: network, station, correction in magnitude units)."""
-    table = io.read_table(path, ["network", "station", "correction"])
+    table = tabular.read_table(path, ["network", "station", "correction"])
     table["correction"] = pd.to_numeric(table["correction"], errors="coerce")
     if table["correction"].isna().any():
-        raise io.TableError(f"{path}: column 'correction' must hold numbers (rows {', '.join(map(str, table.index[table['correction'].isna()]))})")
+        raise tabular.TableError(f"{path}: column 'correction' must hold numbers (rows {', '.join(map(str, table.index[table['correction'].isna()]))})")
     duplicated = table.duplicated(["network", "station"])
     if duplicated.any():
-        raise io.TableError(f"{path}: stations listed more than once: {', '.join(table.loc[duplicated, 'network'] + '.' + table.loc[duplicated, 'station'])}")
+        raise tabular.TableError(f"{path}: stations listed more than once: {', '.join(table.loc[duplicated, 'network'] + '.' + table.loc[duplicated, 'station'])}")
     return table
 
 
@@ -237,7 +237,7 @@ def station_amplitudes(waveforms, inventory, events: pd.DataFrame, assignments: 
         rows.append({
             "event_id": event.event_id, "network": station["network"], "station": station["station"],
             "location": location, "channel": measured["channel"], "amplitude_mm": measured["amplitude_mm"],
-            "time": io.to_datetime64(measured["time"]), "hypocentral_distance_km": distance,
+            "time": tabular.to_datetime64(measured["time"]), "hypocentral_distance_km": distance,
             "station_ml": float(station_ml), "correction": float(correction), "snr": float(measured["snr"]),
             "used": bool(measured["snr"] >= cfg["min_snr"]),
         })
@@ -264,7 +264,7 @@ def _first(picks: pd.DataFrame, phase: str) -> UTCDateTime | None:
 
 
 def _empty_amplitudes() -> pd.DataFrame:
-    table = io.empty_table(AMPLITUDE_COLUMNS)
+    table = tabular.empty_table(AMPLITUDE_COLUMNS)
     return table.astype({c: float for c in ["amplitude_mm", "hypocentral_distance_km", "station_ml", "correction", "snr"]} | {"used": bool})
 
 
@@ -311,7 +311,7 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
     tables = []
     for waveform_path, inventory_path in shards:
         waveform_path = Path(waveform_path)
-        network, code = io.shard_code(waveform_path)
+        network, code = tabular.shard_code(waveform_path)
         station_picks = by_station.get((network, code))
         if station_picks is None:
             continue
@@ -329,7 +329,7 @@ def magnitude_day(events: pd.DataFrame, assignments: pd.DataFrame, stations: pd.
             continue
         logger.info("%s.%s: %d amplitude(s) for %d picked event(s)", network, code, len(table), station_picks["event_id"].nunique())
         tables.append(table)
-    amplitudes = io.concat_tables(tables, AMPLITUDE_COLUMNS) if any(len(t) for t in tables) else _empty_amplitudes()
+    amplitudes = tabular.concat_tables(tables, AMPLITUDE_COLUMNS) if any(len(t) for t in tables) else _empty_amplitudes()
     amplitudes = amplitudes.sort_values(["event_id", "network", "station"], ignore_index=True)
     return event_magnitudes(events, amplitudes, int(cfg["min_stations"])), amplitudes
 
@@ -371,11 +371,11 @@ def magnitude_files(events_path, assignments_path, stations_path, waveform_statu
     ``corrections_path`` (None: ``cfg["station_corrections"]``) is the station-correction table.
     """
     cfg = resolve_config(cfg)
-    events = io.read_table(events_path, io.EVENT_COLUMNS[:5])
-    assignments = io.read_table(assignments_path, ["event_id", "network", "station", "phase", "time"])
+    events = tabular.read_table(events_path, tabular.EVENT_COLUMNS[:5])
+    assignments = tabular.read_table(assignments_path, ["event_id", "network", "station", "phase", "time"])
     corrections_path = corrections_path or cfg["station_corrections"]
     corrections = read_station_corrections(corrections_path) if corrections_path else None
-    status = io.read_table(waveform_status_path, ["network", "station", "status"])
+    status = tabular.read_table(waveform_status_path, ["network", "station", "status"])
     folder = Path(waveform_status_path).parent
     have_data = status[status["status"] == "ok"]
     inventory = obspy.Inventory(networks=[])
@@ -385,7 +385,7 @@ def magnitude_files(events_path, assignments_path, stations_path, waveform_statu
         except Exception as exc:
             raise MagnitudeError(f"{inventory_path}: cannot read StationXML ({type(exc).__name__}: {exc})") from exc
     shards = [(folder / f"{net}.{sta}.mseed", inventory) for net, sta in zip(have_data["network"], have_data["station"])]
-    with_ml, amplitudes = magnitude_day(events, assignments, io.read_stations(stations_path), shards, cfg, corrections, layers)
-    io.write_table(with_ml, events_out)
-    io.write_table(amplitudes, amplitudes_out)
+    with_ml, amplitudes = magnitude_day(events, assignments, tabular.read_stations(stations_path), shards, cfg, corrections, layers)
+    tabular.write_table(with_ml, events_out)
+    tabular.write_table(amplitudes, amplitudes_out)
     return with_ml

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from quakesnake.io import PICK_COLUMNS, concat_tables, read_table
+from quakesnake.tabular import PICK_COLUMNS, concat_tables, read_table
 
 
 def merge_station_picks(paths_or_frames) -> pd.DataFrame:

@@ -10,7 +10,7 @@ last sample held, would put a step into the data that ML pickers and STA/LTA rea
 onset. SeisBench imputes missing components with zeros for the same reason.
 
 Bad data never fails a shard: :func:`preprocess_file` writes what can be used plus a shard
-status (:func:`quakesnake.io.write_shard_status`) that says what was found and done, or why
+status (:func:`quakesnake.tabular.write_shard_status`) that says what was found and done, or why
 nothing was usable; then the output is an empty file, which the pickers turn into an empty
 picks table. Case by case:
 
@@ -46,7 +46,7 @@ import numpy as np
 import obspy
 from scipy.signal import resample_poly
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.config import section_defaults
 from quakesnake.errors import QuakesnakeError
 from quakesnake.waveforms import WaveformError, read_miniseed
@@ -244,16 +244,10 @@ def preprocess_file(
     data preparation by hand, benchmarks and the command line.
     """
     processed, record = preprocess_station_day(in_mseed, day=day, margin_s=margin_s, station_id=station_id, **options)
-    out_mseed = Path(out_mseed)
-    out_mseed.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_mseed.with_name(out_mseed.name + ".part")
-    if processed is None:
-        partial.write_bytes(b"")
-    else:
-        processed.write(str(partial), format="MSEED", encoding="FLOAT32")
-    partial.replace(out_mseed)
+    tabular.atomic_write(out_mseed, lambda partial: partial.write_bytes(b"") if processed is None
+                         else processed.write(str(partial), format="MSEED", encoding="FLOAT32"))
     if out_status is not None:
-        io.write_shard_status(out_status, record["stage"], record["status"], record["reason"],
+        tabular.write_shard_status(out_status, record["stage"], record["status"], record["reason"],
                               **{k: v for k, v in record.items() if k not in ("stage", "status", "reason")})
     return record
 

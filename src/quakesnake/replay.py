@@ -31,7 +31,7 @@ import pandas as pd
 
 from quakesnake.association import EVENT_EXTRA_COLUMNS, associate_day, picks_around_day, resolve_config
 from quakesnake.evaluation import score_catalog
-from quakesnake.io import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables
+from quakesnake.tabular import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables
 from quakesnake.location import relocate as relocate_events
 from quakesnake.traveltimes import read_layers
 
@@ -139,7 +139,7 @@ def replay_catalog(
     pick_tolerance_s: float = 0.5,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Replay a reference catalog (events, picks, stations in the shared layout, as
-    :func:`quakesnake.io.read_reference` returns them) through one associator.
+    :func:`quakesnake.tabular.read_reference` returns them) through one associator.
 
     ``layers`` (a 1D model) is needed for PyOcto's ``1d`` model and for ``relocate``
     (``relocation_options``: keyword arguments of :func:`quakesnake.location.relocate`). ``days``

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from quakesnake import seismicity
 from quakesnake.evaluation import event_magnitude, station_code_map
-from quakesnake.io import PICK_COLUMNS, concat_tables, read_stations, read_table, write_table
+from quakesnake.tabular import PICK_COLUMNS, atomic_write, concat_tables, read_stations, read_table, write_table
 
 # (outcome, label, marker style) of detections on the map: matched, real (generated, not in the
 # reference), false, and unmatched against a reference that cannot tell which
@@ -45,12 +45,8 @@ STATION_TABLE_COLUMNS = [
 
 def save_figure(fig: Figure, path, dpi: int = 110) -> None:
     """Lay out and write a figure as PNG atomically (a half-written image never has the final name)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    partial = path.with_name(path.name + ".part.png")
-    fig.savefig(partial, dpi=dpi)
-    partial.replace(path)
+    atomic_write(path, lambda partial: fig.savefig(partial, dpi=dpi), suffix=".png")
 
 
 def _aspect(ax, latitudes) -> None:

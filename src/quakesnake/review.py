@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from obspy import UTCDateTime
 from obspy.core.event import Comment
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.config import section_defaults
 from quakesnake.evaluation import DETECTION_OUTCOMES, epicentral_distance_km, event_magnitude
 from quakesnake.export import to_obspy_catalog, write_catalog_quakeml
@@ -237,21 +237,21 @@ def review_files(detections_path, reference_events_path, catalog_events_path, as
                  cfg: dict | None = None, channel_priority=DEFAULT_CHANNEL_PRIORITY) -> pd.DataFrame:
     """The review stage's file edge: read evaluation's and the catalog's tables, write the
     candidates CSV, their QuakeML and the record sections. Returns the candidates."""
-    detections = io.read_table(detections_path, ["event_id", "time", "latitude", "longitude", "depth_km", "outcome"])
+    detections = tabular.read_table(detections_path, ["event_id", "time", "latitude", "longitude", "depth_km", "outcome"])
     detections["event_id"] = detections["event_id"].astype(str)
-    reference = io.read_table(reference_events_path, ["event_id", "time", "latitude", "longitude"])
-    catalog_events = io.read_table(catalog_events_path, io.EVENT_COLUMNS[:5])
+    reference = tabular.read_table(reference_events_path, ["event_id", "time", "latitude", "longitude"])
+    catalog_events = tabular.read_table(catalog_events_path, tabular.EVENT_COLUMNS[:5])
     catalog_events["event_id"] = catalog_events["event_id"].astype(str)
     unknown = sorted(set(detections["event_id"]) - set(catalog_events["event_id"]))
     if unknown:
         raise ReviewError(f"{detections_path}: event {unknown[0]} is not in the catalog {catalog_events_path} "
                           "(evaluation and catalog are from different runs)")
-    assignments = io.read_table(assignments_path, ["event_id", "network", "station", "phase", "time", "residual_s"])
-    amplitudes = io.read_table(amplitudes_path, AMPLITUDE_COLUMNS)
-    stations = io.read_stations(stations_path)
+    assignments = tabular.read_table(assignments_path, ["event_id", "network", "station", "phase", "time", "residual_s"])
+    amplitudes = tabular.read_table(amplitudes_path, AMPLITUDE_COLUMNS)
+    stations = tabular.read_stations(stations_path)
     candidates = candidate_events(detections, assignments, reference)
     candidates = write_record_sections(candidates, assignments, stations, waveforms_dir, record_sections_dir,
                                        velocity_model, cfg, channel_priority)
-    io.write_table(candidates, csv_path)
+    tabular.write_table(candidates, csv_path)
     write_catalog_quakeml(candidate_quakeml(candidates, catalog_events, assignments, stations, amplitudes), quakeml_path)
     return candidates

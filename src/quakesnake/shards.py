@@ -9,7 +9,7 @@ import datetime as dt
 
 import pandas as pd
 
-from quakesnake import io
+from quakesnake import tabular
 
 
 def day_range(start: str, end: str) -> list[str]:
@@ -41,7 +41,7 @@ def station_table(config: dict, cache_dir="results/station_queries") -> pd.DataF
 
         fdsn.check_clients(source["clients"])
     if config.get("stations_file"):
-        stations = io.read_stations(config["stations_file"])
+        stations = tabular.read_stations(config["stations_file"])
     elif kind in ("fdsn", "sds"):
         from quakesnake.sources import sds
 

@@ -29,7 +29,7 @@ import numpy as np
 import obspy
 import pandas as pd
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.config import section_defaults
 from quakesnake.scoring import scores_by_tolerance
 from quakesnake.errors import QuakesnakeError
@@ -130,7 +130,7 @@ def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict
     data_start = min(tr.stats.starttime for tr in stream)
     data_end = max(tr.stats.endtime for tr in stream)
     if day_start is None:
-        day_start = pd.Timestamp(io.to_datetime64(data_start)).normalize()
+        day_start = pd.Timestamp(tabular.to_datetime64(data_start)).normalize()
     day_end = day_start + pd.Timedelta(days=1)
     day_start_utc, day_end_utc = obspy.UTCDateTime(ns=int(day_start.value)), obspy.UTCDateTime(ns=int(day_end.value))
     out = []
@@ -159,7 +159,7 @@ def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict
     while noise_written < settings["noise_traces_per_station_day"] and attempts < 50 and span_s > 0:
         attempts += 1
         start_utc = max(data_start, day_start_utc) + float(rng.uniform(0, span_s))
-        start = pd.Timestamp(io.to_datetime64(start_utc))
+        start = pd.Timestamp(tabular.to_datetime64(start_utc))
         end = start + pd.Timedelta(seconds=npts / rate)
         lo, hi = np.searchsorted(pick_times, [np.datetime64(start - clearance), np.datetime64(end)])
         if hi > lo:
@@ -187,7 +187,7 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
 
     settings = training_settings(settings)
     if not isinstance(reference_picks, pd.DataFrame):
-        reference_picks = io.read_table(reference_picks, io.REFERENCE_PICK_COLUMNS)
+        reference_picks = tabular.read_table(reference_picks, tabular.REFERENCE_PICK_COLUMNS)
     picks = reference_picks.copy()
     picks["event_id"] = picks["event_id"].astype(str)
     picks["phase"] = picks["phase"].astype(str).str.upper().str[0]

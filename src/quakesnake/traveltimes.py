@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quakesnake import io
+from quakesnake import tabular
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +86,9 @@ def read_layers(spec) -> pd.DataFrame:
     if isinstance(spec, (str, os.PathLike)):
         source = f"velocity model {spec}"
         try:
-            frame = io.read_table(spec)
-        except io.TableError as exc:
-            raise io.TableError(f"velocity model {exc}") from exc
+            frame = tabular.read_table(spec)
+        except tabular.TableError as exc:
+            raise tabular.TableError(f"velocity model {exc}") from exc
     elif isinstance(spec, pd.DataFrame):
         source, frame = "velocity model table", spec.copy()
     elif isinstance(spec, (list, tuple)):

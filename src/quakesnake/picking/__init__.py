@@ -18,7 +18,7 @@ of the horizontal energy in a window after each P, refined with AIC on the horiz
 trigger threshold, towards 1 for strong arrivals — the same range as ML pick probabilities
 above their usual thresholds, so downstream filters treat both alike.
 
-Picks are returned as a table with :data:`quakesnake.io.PICK_COLUMNS`; with ``day`` given, only
+Picks are returned as a table with :data:`quakesnake.tabular.PICK_COLUMNS`; with ``day`` given, only
 picks inside [day, day + 1 d) are kept (shards carry a margin of the neighbouring days so no
 arrival is lost at midnight).
 

@@ -1,5 +1,5 @@
 """What every picker returns: :class:`Pick` rows, turned into the picks table
-(:data:`quakesnake.io.PICK_COLUMNS`); and the dead stretches of data where no pick is kept."""
+(:data:`quakesnake.tabular.PICK_COLUMNS`); and the dead stretches of data where no pick is kept."""
 from __future__ import annotations
 
 import logging
@@ -10,7 +10,7 @@ import numpy as np
 import obspy
 import pandas as pd
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.preprocess import true_runs
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def empty_picks(picker_name: str = "") -> pd.DataFrame:
 
 
 def picks_table(rows: list[Pick], picker_name: str) -> pd.DataFrame:
-    """:class:`Pick` rows as a typed picks table (:data:`quakesnake.io.PICK_COLUMNS`)."""
+    """:class:`Pick` rows as a typed picks table (:data:`quakesnake.tabular.PICK_COLUMNS`)."""
     columns = list(zip(*rows)) if rows else [()] * len(Pick._fields)
     network, station, location, phase, time_ns, probability = columns
     table = pd.DataFrame({
@@ -101,4 +101,4 @@ def picks_table(rows: list[Pick], picker_name: str) -> pd.DataFrame:
         "probability": pd.Series(probability, dtype=np.float64),
         "picker": pd.Series([picker_name] * len(rows), dtype=object),
     })
-    return table[io.PICK_COLUMNS]
+    return table[tabular.PICK_COLUMNS]

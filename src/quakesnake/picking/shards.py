@@ -34,7 +34,7 @@ from pathlib import Path
 import obspy
 import pandas as pd
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.cache import ContentCache, content_key, copy_into_place, file_digest
 from quakesnake.merge import merge_station_picks
 from quakesnake.picking.models import load_model, resolve_device, weights_identity
@@ -86,7 +86,7 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
 
     def prepare(path: Path):
         """Key, cached entry or (preprocessed stream, status record) of one station-day."""
-        network, station = io.shard_code(path)
+        network, station = tabular.shard_code(path)
         key = content_key("pick", file_digest(path), identity)
         cached = cache.get(f"{network}.{station}", key, CACHE_SUFFIXES)
         if cached:
@@ -108,11 +108,11 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
             key, cached, stream, record = pending.popleft().result()
             if index + preprocess_workers < len(raw_paths):
                 pending.append(pool.submit(prepare, raw_paths[index + preprocess_workers]))
-            network, station = io.shard_code(raw)
+            network, station = tabular.shard_code(raw)
             if cached:
                 copy_into_place(cached[".parquet"], out)
                 record = json.loads(cached[".json"].read_text())
-                picks = io.read_table(out, io.PICK_COLUMNS)
+                picks = tabular.read_table(out, tabular.PICK_COLUMNS)
                 counts["cached"] += 1
             else:
                 seconds["preprocess"] += record.pop("preprocess_s")
@@ -131,7 +131,7 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
                     seconds["pick"] += time.perf_counter() - started
                     counts["picked"] += 1
                 del stream
-                io.write_table(picks, out)
+                tabular.write_table(picks, out)
                 status_file = cache.path(f"{network}.{station}", key, ".json.new")
                 status_file.parent.mkdir(parents=True, exist_ok=True)
                 status_file.write_text(json.dumps(record, sort_keys=True, default=str))
@@ -140,11 +140,11 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
                 logger.info("%s.%s %s: %d P and %d S picks (%s)", network, station, day, (picks["phase"] == "P").sum(),
                             (picks["phase"] == "S").sum(), picker_name)
             tables.append(picks)
-            rows.append(io.shard_status_row(day, network, station, record))
+            rows.append(tabular.shard_status_row(day, network, station, record))
 
-    day_picks = merge_station_picks(tables) if tables else io.empty_table(io.PICK_COLUMNS)
-    io.write_table(day_picks, out_picks)
-    io.write_table(pd.DataFrame(rows, columns=io.SHARD_STATUS_TABLE_COLUMNS), out_status)
+    day_picks = merge_station_picks(tables) if tables else tabular.empty_table(tabular.PICK_COLUMNS)
+    tabular.write_table(day_picks, out_picks)
+    tabular.write_table(pd.DataFrame(rows, columns=tabular.SHARD_STATUS_TABLE_COLUMNS), out_status)
     logger.info(
         "%s %s: %d station-days, %d picked, %d without usable data, %d unchanged (from the cache %s); "
         "preprocessing %.1f s, picking %.1f s; %d picks", picker_name, day, len(raw_paths), counts["picked"],
@@ -180,7 +180,7 @@ def pick_file(in_mseed, out_parquet, picker_cfg: dict, day: str | None, picker_n
     if in_mseed.stat().st_size == 0:
         picker_settings(picker_cfg)  # a configuration mistake still fails, data or not
         picks = picks_table([], picker_name)
-        io.write_table(picks, out_parquet)
+        tabular.write_table(picks, out_parquet)
         logger.info("%s: empty (no usable data); wrote an empty picks table to %s", in_mseed, out_parquet)
         return picks
     try:
@@ -188,7 +188,7 @@ def pick_file(in_mseed, out_parquet, picker_cfg: dict, day: str | None, picker_n
     except Exception as exc:  # ObsPy raises many types for unreadable files; the user needs file and reason
         raise ValueError(f"{in_mseed}: cannot read miniSEED ({type(exc).__name__}: {exc})") from exc
     picks = pick_stream(stream, picker_cfg, day=day, model=model, picker_name=picker_name)
-    io.write_table(picks, out_parquet)
+    tabular.write_table(picks, out_parquet)
     logger.info(
         "%s: %d P and %d S picks (%s) -> %s", in_mseed.name, (picks["phase"] == "P").sum(),
         (picks["phase"] == "S").sum(), picker_name or picker_cfg.get("type"), out_parquet,

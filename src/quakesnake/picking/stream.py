@@ -19,7 +19,7 @@ def pick_stream(
     model=None,
     picker_name: str = "",
 ) -> pd.DataFrame:
-    """Pick P and S on a stream; a table with :data:`quakesnake.io.PICK_COLUMNS`, sorted by time.
+    """Pick P and S on a stream; a table with :data:`quakesnake.tabular.PICK_COLUMNS`, sorted by time.
 
     The stream is expected as :func:`quakesnake.preprocess.preprocess_stream` leaves it: one
     instrument per station, zero-filled gaps.

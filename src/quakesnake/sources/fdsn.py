@@ -42,7 +42,7 @@ from obspy.clients.fdsn.mass_downloader import CircularDomain, RectangularDomain
 from obspy.geodetics import kilometers2degrees
 from obspy.io.mseed import InternalMSEEDWarning
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.errors import QuakesnakeError
 
 log = logging.getLogger("quakesnake.fdsn")
@@ -77,26 +77,18 @@ class StationDay:
 
     stream: Stream | None
     inventory: Inventory | None
-    status: str  # io.SHARD_STATUSES: "ok" or "no_data"
+    status: str  # tabular.SHARD_STATUSES: "ok" or "no_data"
     reason: str = ""
     details: dict = field(default_factory=dict)
 
 
-def _atomic_write(path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    write(tmp)
-    tmp.replace(path)
-
-
 def write_station_day(result: StationDay, waveforms, inventory, status) -> dict:
     """Write miniSEED, StationXML (0 bytes each when absent) and then the shard status, each atomically."""
-    _atomic_write(waveforms, lambda tmp: result.stream.write(str(tmp), format="MSEED")
+    tabular.atomic_write(waveforms, lambda tmp: result.stream.write(str(tmp), format="MSEED")
                   if result.stream else tmp.write_bytes(b""))
-    _atomic_write(inventory, lambda tmp: result.inventory.write(str(tmp), format="STATIONXML")
+    tabular.atomic_write(inventory, lambda tmp: result.inventory.write(str(tmp), format="STATIONXML")
                   if result.inventory else tmp.write_bytes(b""))
-    return io.write_shard_status(status, "download", result.status, result.reason, **result.details)
+    return tabular.write_shard_status(status, "download", result.status, result.reason, **result.details)
 
 
 # ----------------------------------------------------------------------------- selection
@@ -127,7 +119,7 @@ def stations_of_inventory(inventory: Inventory, client: str | None = None) -> pd
             rows.append({"network": network.code, "station": station.code, "location": "",
                          "latitude": station.latitude, "longitude": station.longitude,
                          "elevation_m": station.elevation, **({"client": client} if client else {})})
-    frame = pd.DataFrame(rows, columns=io.STATION_COLUMNS + (["client"] if client else []))
+    frame = pd.DataFrame(rows, columns=tabular.STATION_COLUMNS + (["client"] if client else []))
     return frame.drop_duplicates(["network", "station"], keep="last").reset_index(drop=True)
 
 
@@ -363,7 +355,7 @@ def query_station_table(source: dict, days: list[str]) -> tuple[pd.DataFrame, li
         found = stations_of_inventory(inventory, client=name) if inventory else pd.DataFrame()
         log.info("station list: %d station(s) at %s", len(found), name)
         tables.append(found)
-    stations = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=io.STATION_COLUMNS + ["client"])
+    stations = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=tabular.STATION_COLUMNS + ["client"])
     stations = stations.drop_duplicates(["network", "station"], keep="first").reset_index(drop=True)
     return usable_codes(stations, "station list"), failures
 
@@ -378,7 +370,7 @@ def cached_station_table(source: dict, days: list[str], cache_dir) -> pd.DataFra
     key = hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(cache_dir) / f"fdsn-{key}.csv"
     if path.exists():
-        return io.read_stations(path)
+        return tabular.read_stations(path)
     stations, failures = query_station_table(source, days)
     if len(failures) == len(source["clients"]):
         raise SourceError("station list: no FDSN client answered (set stations_file to run without one): "
@@ -388,6 +380,6 @@ def cached_station_table(source: dict, days: list[str], cache_dir) -> pd.DataFra
     if failures:
         log.warning("station list incomplete, not cached (asked again next run): %s", "; ".join(failures))
     else:
-        io.write_table(stations, path)
-        _atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(chosen, indent=1) + "\n"))
+        tabular.write_table(stations, path)
+        tabular.atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(chosen, indent=1) + "\n"))
     return stations

@@ -108,7 +108,7 @@ from obspy import UTCDateTime
 from obspy.core.inventory import Channel, Inventory, Network, Station
 from obspy.core.inventory.response import Response
 
-from quakesnake import io
+from quakesnake import tabular
 from quakesnake.config import section_defaults
 # The magnitude stage measures ML with the same Wood–Anderson seismograph and −log A0 law.
 from quakesnake.magnitude import WOOD_ANDERSON_PAZ, minus_log_a0
@@ -427,8 +427,8 @@ def station_table(cfg: dict) -> pd.DataFrame:
     cfg = resolve_config(cfg)
     if cfg["stations_file"] or cfg["catalog_dir"]:
         path = Path(cfg["stations_file"]) if cfg["stations_file"] else Path(cfg["catalog_dir"]) / "stations.csv"
-        stations = io.read_stations(path)
-        return stations[io.STATION_COLUMNS].reset_index(drop=True)
+        stations = tabular.read_stations(path)
+        return stations[tabular.STATION_COLUMNS].reset_index(drop=True)
 
     region, n = cfg["region"], int(cfg["n_stations"])
     rng = _rng(cfg["seed"], "stations")
@@ -602,11 +602,11 @@ def _move_local_events(frame: pd.DataFrame, local: dict, stations: pd.DataFrame 
 def _catalog_events(cfg: dict, day_starts: list[pd.Timestamp]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events (origin inside ``days``) and picks of the twin catalog."""
     directory = Path(cfg["catalog_dir"])
-    events = io.read_table(directory / "events.csv", io.REFERENCE_EVENT_COLUMNS)
-    picks = io.read_table(directory / "picks.csv", io.REFERENCE_PICK_COLUMNS)
+    events = tabular.read_table(directory / "events.csv", tabular.REFERENCE_EVENT_COLUMNS)
+    picks = tabular.read_table(directory / "picks.csv", tabular.REFERENCE_PICK_COLUMNS)
     magnitude_columns = [c for c in TWIN_MAGNITUDE_COLUMNS if c in events.columns]
     if not magnitude_columns:
-        raise io.TableError(
+        raise tabular.TableError(
             f"{directory / 'events.csv'}: twin mode needs a magnitude column ({', '.join(TWIN_MAGNITUDE_COLUMNS)})"
         )
     events["event_id"] = events["event_id"].astype(str)
@@ -956,7 +956,7 @@ def generate_scenario(cfg: dict, stations: pd.DataFrame, days: list[str], layers
     """
     cfg = resolve_config(cfg)
     layers = read_layers(DEFAULT_LAYERS if layers is None else layers)
-    stations = stations[io.STATION_COLUMNS].reset_index(drop=True).copy()
+    stations = stations[tabular.STATION_COLUMNS].reset_index(drop=True).copy()
     stations["location"] = stations["location"].fillna("").astype(str)
     day_starts = sorted({_day_start(day) for day in days})
     if cfg["catalog_dir"]:
@@ -968,7 +968,7 @@ def generate_scenario(cfg: dict, stations: pd.DataFrame, days: list[str], layers
     events = events.reset_index(drop=True)
     arrival_columns = ["event_id", "network", "station", "location", "phase", "time"]
     if len(events) == 0 or len(stations) == 0:
-        empty = io.empty_table(arrival_columns + ["snr", "min_snr", "visible", "backazimuth_deg"])
+        empty = tabular.empty_table(arrival_columns + ["snr", "min_snr", "visible", "backazimuth_deg"])
         empty["visible"] = empty["visible"].astype(bool)
         events["n_visible"] = 0
         return Scenario(events, empty, stations, int(cfg["truth_min_picks"]), region_label)
@@ -989,16 +989,16 @@ def write_scenario(scenario: Scenario, outdir) -> None:
     """Truth catalog (events.csv, picks.csv, stations.csv) plus arrivals.parquet and events_all.csv."""
     outdir = Path(outdir)
     events, picks, stations = scenario.truth_tables()
-    io.write_table(events, outdir / "events.csv")
-    io.write_table(picks, outdir / "picks.csv")
-    io.write_table(stations, outdir / "stations.csv")
-    io.write_table(scenario.events, outdir / "events_all.csv")
-    io.write_table(scenario.arrivals, outdir / "arrivals.parquet")
+    tabular.write_table(events, outdir / "events.csv")
+    tabular.write_table(picks, outdir / "picks.csv")
+    tabular.write_table(stations, outdir / "stations.csv")
+    tabular.write_table(scenario.events, outdir / "events_all.csv")
+    tabular.write_table(scenario.arrivals, outdir / "arrivals.parquet")
 
 
 def read_arrivals(outdir) -> pd.DataFrame:
     """The arrivals table written by :func:`write_scenario`."""
-    return io.read_table(Path(outdir) / "arrivals.parquet", ["event_id", "network", "station", "location", "phase", "time"])
+    return tabular.read_table(Path(outdir) / "arrivals.parquet", ["event_id", "network", "station", "location", "phase", "time"])
 
 
 # ---------------------------------------------------------------------------- waveforms

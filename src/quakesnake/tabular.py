@@ -11,6 +11,7 @@ with ``events.csv``, ``picks.csv`` and ``stations.csv``.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -94,20 +95,36 @@ def read_table(path, columns: list[str] | None = None) -> pd.DataFrame:
     return frame
 
 
+def atomic_write(path, write, suffix: str = "") -> Path:
+    """Write a file under its final name only once complete: ``write(temporary path)`` fills a
+    uniquely named file beside ``path`` (``suffix`` ends its name, for writers that choose the
+    format by it), which then replaces ``path``; on failure it is removed. A killed job never
+    leaves a half file a later run would take for a whole one, and parallel jobs writing the
+    same file never see each other's half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".part" + suffix, delete=False) as handle:
+        partial = Path(handle.name)
+    try:
+        write(partial)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_table(frame: pd.DataFrame, path) -> None:
     """Write parquet (or CSV by suffix) atomically so an interrupted job leaves no half file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
     if path.suffix == ".csv":
         out = frame.copy()
         for col in out.columns:
             if pd.api.types.is_datetime64_any_dtype(out[col].dtype):
                 out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        out.to_csv(tmp, index=False)
+        atomic_write(path, lambda tmp: out.to_csv(tmp, index=False))
     else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def read_stations(path) -> pd.DataFrame:
@@ -152,11 +169,7 @@ def write_shard_status(path, stage: str, status: str, reason: str = "", **detail
     if status not in SHARD_STATUSES:
         raise ValueError(f"shard status must be one of {SHARD_STATUSES}, got {status!r}")
     record = {"stage": stage, "status": status, "reason": reason, **details}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=1, default=str) + "\n"))
     return record
 
 
