@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import obspy
@@ -12,7 +11,7 @@ import scipy.signal
 from obspy import UTCDateTime
 
 from quakesnake import magnitude, tabular
-from quakesnake.config import SCHEMA_PATH, validate_config
+from quakesnake.config import SCHEMA_PATH
 from quakesnake.evaluation import score_catalog
 from quakesnake.magnitude import (
     WOOD_ANDERSON_PAZ, MagnitudeError, event_magnitudes, magnitude_day, minus_log_a0, read_station_corrections,

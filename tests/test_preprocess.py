@@ -8,7 +8,7 @@ import obspy
 import pytest
 
 from quakesnake import tabular
-from quakesnake.preprocess import PreprocessError, preprocess_file, preprocess_settings, preprocess_stream
+from quakesnake.preprocess import PreprocessError, preprocess_file, preprocess_stream
 
 START = obspy.UTCDateTime("2024-01-01T00:00:00")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import math
 import os
 import re
 import shlex
@@ -473,7 +472,8 @@ def test_container_recipes_install_the_checkout_as_pyproject_says():
     assert helper.stdout.strip() in pyproject["project"]["dependencies"]
     for recipe in (dockerfile, definition):
         assert "containers/torch-requirement.py pyproject.toml" in recipe
-        assert re.search(r"pip install \"/opt/quakesnake\[\$?\{?\{? ?EXTRAS ?\}?\}?\]\"", recipe), recipe
+        # everything else at the locked versions
+        assert re.search(r"pip install -r requirements/lock.txt \"/opt/quakesnake\[\$?\{?\{? ?EXTRAS ?\}?\}?\]\"", recipe), recipe
         assert "download.pytorch.org/whl/cpu" in recipe
 
     # Dockerfile: the checkout is the build context and is copied whole
@@ -481,7 +481,7 @@ def test_container_recipes_install_the_checkout_as_pyproject_says():
     default_extras = re.search(r"^ARG EXTRAS=(\S+)$", dockerfile, re.M).group(1)
     assert default_extras in extras
     ignored = (ROOT / "containers" / "Dockerfile.dockerignore").read_text().split()
-    for needed in ("pyproject.toml", "src", "Snakefile", "workflow", "containers"):
+    for needed in ("pyproject.toml", "src", "Snakefile", "workflow", "containers", "requirements"):
         assert needed not in ignored
 
     # Apptainer: every %files source exists in the checkout, pyproject and its readme among them

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from mock_fdsn import make_inventory, make_stream
 from obspy import UTCDateTime
-from workflow_runs import ROOT, snakemake
+from workflow_runs import snakemake
 
 from quakesnake import tabular
 from quakesnake.config import SCHEMA_PATH, validate_config

@@ -36,7 +36,7 @@ from pyproj import CRS, Transformer
 from threadpoolctl import threadpool_limits
 
 from quakesnake.config import typed_defaults
-from quakesnake.tabular import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables, require_columns
+from quakesnake.tabular import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables, phase_letters, require_columns
 from quakesnake.traveltimes import read_layers, travel_time_grid
 
 logger = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def _picks_with_coordinates(picks: pd.DataFrame, coordinates: pd.DataFrame) -> p
         if column not in table:
             table[column] = default
     table["probability"] = pd.to_numeric(table["probability"], errors="coerce").fillna(1.0)
-    table["phase"] = table["phase"].astype(str).str.upper().str[0]
+    table["phase"] = phase_letters(table["phase"]).to_numpy()
     table["station_id"] = _station_id(table["network"], table["station"])
     known = table["station_id"].isin(coordinates["id"]) & table["phase"].isin(["P", "S"])
     if (~known).any():

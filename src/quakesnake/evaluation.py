@@ -38,7 +38,7 @@ from pyproj import Geod
 
 from quakesnake import seismicity
 from quakesnake.scoring import one_to_one, pick_scores
-from quakesnake.tabular import PICK_COLUMNS, atomic_write, concat_tables, read_reference, read_table, write_table
+from quakesnake.tabular import PICK_COLUMNS, atomic_write, concat_tables, phase_letters, read_reference, read_table, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def station_code_map(predicted_codes, reference_codes) -> dict[str, str]:
 
 
 def _phase(picks: pd.DataFrame) -> np.ndarray:
-    return picks["phase"].astype(str).str.upper().str[0].to_numpy()
+    return phase_letters(picks["phase"]).to_numpy()
 
 
 def _seconds(times: pd.Series, origin: np.datetime64) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from obspy import Catalog, UTCDateTime
+from obspy import Catalog
 from obspy.core.event import (
     Amplitude, Arrival, CreationInfo, Event, EventDescription, Magnitude, Origin, OriginQuality, OriginUncertainty, Pick,
     QuantityError,
@@ -22,7 +22,7 @@ from obspy.core.event import (
 )
 from obspy.geodetics import gps2dist_azimuth, kilometer2degrees
 
-from quakesnake.tabular import EVENT_COLUMNS, atomic_write, require_columns
+from quakesnake.tabular import EVENT_COLUMNS, atomic_write, require_columns, to_utcdatetime
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,6 @@ def to_obspy_catalog(events: pd.DataFrame, assignments: pd.DataFrame, stations: 
     return catalog
 
 
-def _utc(value) -> UTCDateTime:
-    return UTCDateTime(ns=int(pd.Timestamp(value).value))
-
-
 def _event(row, assigned: pd.DataFrame | None, coordinates: dict, pick_uncertainty_s: dict) -> Event:
     event_id = str(row.event_id)
     method = str(getattr(row, "associator", "") or "")
@@ -86,7 +82,7 @@ def _event(row, assigned: pd.DataFrame | None, coordinates: dict, pick_uncertain
         method = f"{method}+relocation-1d" if method else "relocation-1d"
     origin = Origin(
         resource_id=ResourceIdentifier(f"{RESOURCE_PREFIX}/origin/{event_id}"),
-        time=_utc(row.time),
+        time=to_utcdatetime(row.time),
         latitude=float(row.latitude), longitude=float(row.longitude), depth=float(row.depth_km) * 1000.0,
         method_id=ResourceIdentifier(f"{RESOURCE_PREFIX}/method/{method}") if method else None,
         evaluation_mode="automatic",
@@ -118,7 +114,7 @@ def _event(row, assigned: pd.DataFrame | None, coordinates: dict, pick_uncertain
         location = "" if pd.isna(getattr(pick_row, "location", "")) else str(pick_row.location)
         pick = Pick(
             resource_id=ResourceIdentifier(f"{RESOURCE_PREFIX}/pick/{event_id}/{n}"),
-            time=_utc(pick_row.time), time_errors=QuantityError(uncertainty=pick_uncertainty_s.get(str(pick_row.phase))),
+            time=to_utcdatetime(pick_row.time), time_errors=QuantityError(uncertainty=pick_uncertainty_s.get(str(pick_row.phase))),
             waveform_id=WaveformStreamID(network_code=str(pick_row.network), station_code=str(pick_row.station), location_code=location),
             phase_hint=str(pick_row.phase), evaluation_mode="automatic",
         )
@@ -181,7 +177,7 @@ def _add_amplitudes(event: Event, amplitudes: pd.DataFrame | None) -> None:
             resource_id=ResourceIdentifier(f"{RESOURCE_PREFIX}/amplitude/{event_id}/{n}"),
             generic_amplitude=float(row.amplitude_mm) / 1000.0, unit="m", type="AML", category="point",
             magnitude_hint="ML", waveform_id=waveform_id, pick_id=pick.resource_id if pick else None,
-            scaling_time=_utc(row.time),
+            scaling_time=to_utcdatetime(row.time),
             snr=float(row.snr) if np.isfinite(row.snr) else None, evaluation_mode="automatic",
         )
         station_magnitude = StationMagnitude(

@@ -259,8 +259,8 @@ def _model_s_minus_p_s(event, station: dict, layers, travel_times: TravelTimes |
 
 
 def _first(picks: pd.DataFrame, phase: str) -> UTCDateTime | None:
-    times = picks.loc[picks["phase"].astype(str).str.upper().str[0] == phase, "time"]
-    return UTCDateTime(ns=int(times.min().value)) if len(times) else None
+    times = picks.loc[(tabular.phase_letters(picks["phase"]) == phase).to_numpy(), "time"]
+    return tabular.to_utcdatetime(times.min()) if len(times) else None
 
 
 def _empty_amplitudes() -> pd.DataFrame:
@@ -278,7 +278,7 @@ def event_magnitudes(events: pd.DataFrame, amplitudes: pd.DataFrame, min_station
     used = amplitudes[amplitudes["used"].astype(bool)]
     by_event = used.groupby("event_id")["station_ml"]
     median = by_event.median()
-    mad = (used["station_ml"] - used["event_id"].map(median)).abs().groupby(used["event_id"]).median()
+    mad = (used["station_ml"] - by_event.transform("median")).abs().groupby(used["event_id"]).median()
     count = by_event.size()
     out = events.copy()
     n = out["event_id"].map(count).fillna(0).astype(int)

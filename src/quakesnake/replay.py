@@ -31,7 +31,7 @@ import pandas as pd
 
 from quakesnake.association import EVENT_EXTRA_COLUMNS, associate_day, picks_around_day, resolve_config
 from quakesnake.evaluation import score_catalog
-from quakesnake.tabular import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables
+from quakesnake.tabular import ASSIGNMENT_COLUMNS, EVENT_COLUMNS, PICK_COLUMNS, concat_tables, phase_letters
 from quakesnake.location import relocate as relocate_events
 from quakesnake.traveltimes import read_layers
 
@@ -70,7 +70,7 @@ def picks_on_located_stations(picks: pd.DataFrame, stations: pd.DataFrame) -> tu
                     len(missing), ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""))
     out = pd.DataFrame({
         "network": table["network"].astype(str).to_numpy(object), "station": table["station"].astype(str).to_numpy(object),
-        "location": "", "phase": table["phase"].astype(str).str.upper().str[0].to_numpy(object),
+        "location": "", "phase": phase_letters(table["phase"]).to_numpy(object),
         "time": table["time"].to_numpy("datetime64[ns]"), "probability": 1.0, "picker": REFERENCE_PICKER,
     })
     return out.sort_values("time", kind="stable").reset_index(drop=True)[PICK_COLUMNS], n_dropped

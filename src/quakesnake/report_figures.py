@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from quakesnake import seismicity
 from quakesnake.evaluation import event_magnitude, station_code_map
-from quakesnake.tabular import PICK_COLUMNS, atomic_write, concat_tables, read_stations, read_table, write_table
+from quakesnake.tabular import PICK_COLUMNS, atomic_write, concat_tables, phase_letters, read_stations, read_table, write_table
 
 # (outcome, label, marker style) of detections on the map: matched, real (generated, not in the
 # reference), false, and unmatched against a reference that cannot tell which
@@ -197,7 +197,7 @@ def station_table(stations: pd.DataFrame, picks: pd.DataFrame, assignments: pd.D
     """
     table = stations[["network", "station", "latitude", "longitude"]].drop_duplicates(["network", "station"]).copy()
     keys = list(zip(table["network"], table["station"]))
-    phase = picks["phase"].astype(str).str.upper().str[0]
+    phase = phase_letters(picks["phase"])
     counts = picks.assign(phase=phase).groupby(["network", "station", "phase"]).size()
     days_with_picks = picks.assign(day=picks["time"].dt.floor("D")).groupby(["network", "station"])["day"].nunique()
     used = assignments.groupby(["network", "station"]).size()

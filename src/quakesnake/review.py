@@ -24,7 +24,6 @@ import numpy as np
 import obspy
 import pandas as pd
 from matplotlib.figure import Figure
-from obspy import UTCDateTime
 from obspy.core.event import Comment
 
 from quakesnake import tabular
@@ -139,7 +138,7 @@ def record_section(event: pd.Series, picks: pd.DataFrame, traces: dict, stations
         distance = distances[key]
         trace = traces.get(key)
         if trace is not None:
-            offset = (trace.stats.starttime - UTCDateTime(origin.to_pydatetime())) + np.arange(trace.stats.npts) * trace.stats.delta
+            offset = (trace.stats.starttime - tabular.to_utcdatetime(origin)) + np.arange(trace.stats.npts) * trace.stats.delta
             peak = float(np.abs(trace.data).max()) or 1.0
             ax.plot(offset, distance + 0.45 * spacing * trace.data / peak, c="k", lw=0.5)
         ax.text(1.005, distance, f"{key[0]}.{key[1]}", transform=ax.get_yaxis_transform(), fontsize="x-small", va="center")
@@ -172,8 +171,8 @@ def event_traces(event: pd.Series, picks: pd.DataFrame, waveforms_dir, cfg: dict
     carries its neighbours' margins), cut from before the origin to after the last pick. A
     station without readable data is left out and logged."""
     cfg = {**DEFAULTS, **(cfg or {})}
-    origin = UTCDateTime(pd.Timestamp(event["time"]).to_pydatetime())
-    last = UTCDateTime(pd.Timestamp(picks["time"].max()).to_pydatetime())
+    origin = tabular.to_utcdatetime(event["time"])
+    last = tabular.to_utcdatetime(picks["time"].max())
     start, end = origin - float(cfg["before_origin_s"]), last + float(cfg["after_last_pick_s"])
     day = f"{pd.Timestamp(event['time']):%Y-%m-%d}"
     traces = {}

@@ -2,7 +2,7 @@
 
 All times inside the package are timezone-naive ``datetime64[ns]`` meaning UTC: GaMMA
 breaks on strings and tz-aware stamps, parquet keeps naive nanoseconds exactly, and
-ObsPy ``UTCDateTime`` converts both ways with :func:`to_datetime64` / ``UTCDateTime(ts)``.
+ObsPy ``UTCDateTime`` converts both ways with :func:`to_datetime64` / :func:`to_utcdatetime`.
 
 Tables travel between stages as parquet; CSV and QuakeML are exports. The reference
 catalog (the evaluation input) uses the shape of the OGS bulletin files: a directory
@@ -40,17 +40,29 @@ def to_datetime64(values) -> pd.Series | pd.Timestamp:
     """Parse times (ISO strings with or without 'Z', ObsPy UTCDateTime, datetimes) to naive UTC ns."""
     if isinstance(values, (pd.Series, pd.Index, list, np.ndarray)):
         series = pd.Series(values)
-        if series.dtype == object and len(series) and hasattr(series.iloc[0], "datetime"):
-            series = series.map(lambda t: t.datetime)
+        if series.dtype == object and len(series) and hasattr(series.iloc[0], "ns"):  # ObsPy UTCDateTime
+            return pd.Series(pd.to_datetime([t.ns for t in series], unit="ns"), index=series.index)
         text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
         out = pd.to_datetime(series, utc=True, format="ISO8601" if text else None)
         return out.dt.tz_convert(None).astype("datetime64[ns]")
-    if hasattr(values, "datetime"):
-        values = values.datetime
+    if hasattr(values, "ns"):  # ObsPy UTCDateTime, to the nanosecond (its .datetime has microseconds)
+        return pd.Timestamp(values.ns, unit="ns")
     stamp = pd.Timestamp(values)
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert(None)
     return stamp.as_unit("ns")
+
+
+def to_utcdatetime(value):
+    """A naive-UTC time (Timestamp, datetime64, int ns, ISO string) as an ObsPy UTCDateTime, to the ns."""
+    from obspy import UTCDateTime  # lazily: most table work needs no ObsPy
+
+    return UTCDateTime(ns=int(to_datetime64(value).value))
+
+
+def phase_letters(phases) -> pd.Series:
+    """Phase names reduced to the letter the stages compare on: "Pg", "pn", "P" -> "P"; "Sg" -> "S"."""
+    return pd.Series(phases).astype(str).str.upper().str[0].astype(object)
 
 
 def empty_table(columns: list[str]) -> pd.DataFrame:
@@ -147,7 +159,7 @@ def read_reference(directory) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
     stations = read_stations(directory / "stations.csv")
     events["event_id"] = events["event_id"].astype(str)
     picks["event_id"] = picks["event_id"].astype(str)
-    picks["phase"] = picks["phase"].astype(str).str.upper().str[0]
+    picks["phase"] = phase_letters(picks["phase"])
     return events, picks, stations
 
 

@@ -132,14 +132,14 @@ def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict
     if day_start is None:
         day_start = pd.Timestamp(tabular.to_datetime64(data_start)).normalize()
     day_end = day_start + pd.Timedelta(days=1)
-    day_start_utc, day_end_utc = obspy.UTCDateTime(ns=int(day_start.value)), obspy.UTCDateTime(ns=int(day_end.value))
+    day_start_utc, day_end_utc = tabular.to_utcdatetime(day_start), tabular.to_utcdatetime(day_end)
     out = []
     first_arrivals = picks.groupby("event_id")["time"].min()
     first_arrivals = first_arrivals[(first_arrivals >= day_start) & (first_arrivals < day_end)]
     lead_min, lead_max = settings["first_arrival_s"]
     for event_id, first in first_arrivals.sort_values().items():
         start = first - pd.Timedelta(seconds=float(rng.uniform(lead_min, lead_max)))
-        start_utc = obspy.UTCDateTime(ns=int(start.value))
+        start_utc = tabular.to_utcdatetime(start)
         if start_utc < data_start or start_utc + npts / rate > data_end:
             continue
         data = _component_data(stream, start_utc, npts)
@@ -190,7 +190,7 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
         reference_picks = tabular.read_table(reference_picks, tabular.REFERENCE_PICK_COLUMNS)
     picks = reference_picks.copy()
     picks["event_id"] = picks["event_id"].astype(str)
-    picks["phase"] = picks["phase"].astype(str).str.upper().str[0]
+    picks["phase"] = tabular.phase_letters(picks["phase"])
     picks = picks[picks["phase"].isin(list(PRIMARY_COLUMNS))]
     by_station = dict(tuple(picks.groupby("station")))
     day_start = pd.Timestamp(day) if day else None

@@ -34,7 +34,7 @@ import pandas as pd
 from obspy import Inventory, Stream, UTCDateTime
 from obspy.clients.fdsn import Client
 from obspy.clients.fdsn.header import (
-    FDSNBadGatewayException, FDSNException, FDSNNoAuthenticationServiceException, FDSNNoDataException,
+    FDSNBadGatewayException, FDSNException, FDSNNoDataException,
     FDSNInternalServerException, FDSNServiceUnavailableException, FDSNTimeoutException,
     FDSNTooManyRequestsException,
 )
