@@ -55,6 +55,11 @@ def test_default_config_dry_run_shows_the_whole_dag(tmp_path):
     assert rules.count("evaluate") == 2 * 2
 
 
+def test_snakemake_lint_finds_nothing(tmp_path):
+    result = snakemake(tmp_path, "--lint", "--configfile", str(ROOT / "config" / "config.yaml"), check=False)
+    assert result.returncode == 0 and "Lints for" not in result.stdout + result.stderr, result.stdout[-3000:]
+
+
 def test_relocation_puts_a_locate_job_per_day_before_magnitude(tmp_path):
     config = write_config(tmp_path / "relocate.yaml", TINY)
     (tmp_path / "velocity.csv").write_text(DEFAULT_LAYERS.to_csv(index=False))

@@ -78,6 +78,20 @@ def require_columns(frame: pd.DataFrame, columns: list[str], path) -> None:
         raise TableError(f"{path}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, frame.columns))})")
 
 
+def with_object_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its text columns as object, whichever pandas made them.
+
+    pandas 3 reads and builds text as its string dtype; the tables this project builds hold object
+    columns, and a table read back must equal the one written (the pick stage's cache, comparisons,
+    concatenation) under any pandas.
+    """
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype) and frame[c].dtype != object]
+    if text:
+        frame = frame.copy()
+        frame[text] = frame[text].astype(object)
+    return frame
+
+
 def read_table(path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a parquet or CSV table; check required columns; parse a ``time`` column to naive UTC."""
     path = Path(path)
@@ -89,12 +103,7 @@ def read_table(path, columns: list[str] | None = None) -> pd.DataFrame:
         raise TableError(f"{path}: cannot read table ({exc})") from exc
     if columns:
         require_columns(frame, columns, path)
-    # Text columns as object, whichever pandas reads them: pandas 3 reads text as its string dtype,
-    # the tables this project builds hold object columns, and a table read back must equal the one
-    # written (the pick stage's cache, comparisons, concatenation) under any pandas.
-    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype) and frame[c].dtype != object]
-    if text:
-        frame[text] = frame[text].astype(object)
+    frame = with_object_text(frame)
     # pandas' own test: np.issubdtype raises on extension dtypes (pandas' "string", the default
     # string dtype from pandas 3 on)
     if "time" in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame["time"].dtype):

@@ -14,6 +14,8 @@ rule associate:
         "logs/associate/{picker}/{associator}/{day}.log",
     benchmark:
         "logs/benchmarks/associate/{picker}/{associator}/{day}.tsv"
+    conda:
+        SOFTWARE
     script:
         "../../scripts/associate.py"
 
@@ -36,6 +38,8 @@ rule locate:
         "logs/locate/{picker}/{associator}/{day}.log",
     benchmark:
         "logs/benchmarks/locate/{picker}/{associator}/{day}.tsv"
+    conda:
+        SOFTWARE
     script:
         "../../scripts/locate.py"
 
@@ -55,5 +59,7 @@ rule catalog:
         nlloc=directory("results/catalog/{picker}/{associator}.nlloc"),
     log:
         "logs/catalog/{picker}/{associator}.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/catalog.py"

@@ -13,6 +13,9 @@ STATIONS = _shards.station_table(config)
 PICKERS = list(config["pickers"])
 ASSOCIATORS = list(config["associators"])
 REFERENCE_DIR = config["reference"] or "results/truth"
+# Every rule's software, for `--sdm conda` (the default runs in the current environment, as the
+# README installs it); relative to the rule files. The same packages and pins as pyproject.toml.
+SOFTWARE = "../../envs/quakesnake.yaml"
 
 # File-valued settings are rule inputs, so that editing a file reruns the rules reading it. The
 # velocity model is a file (VELOCITY_MODEL_FILES, read from the rule's input) or inline layers.

@@ -13,6 +13,8 @@ rule station_table:
         stations=STATIONS.drop(columns="client", errors="ignore").to_dict("records"),
     log:
         "logs/station_table.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/station_table.py"
 
@@ -36,6 +38,8 @@ rule scenario:
         days=DAYS,
     log:
         "logs/scenario.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/scenario.py"
 
@@ -67,5 +71,7 @@ rule download:
         "logs/download/{day}.log",
     benchmark:
         "logs/benchmarks/download/{day}.tsv"
+    conda:
+        SOFTWARE
     script:
         "../../scripts/download.py"

@@ -31,6 +31,8 @@ rule evaluate:
         magnitude_statistics=config["report"],
     log:
         "logs/evaluate/{picker}/{associator}.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/evaluate.py"
 
@@ -86,6 +88,8 @@ rule report_figures:
         days=DAYS,
     log:
         "logs/report_figures/{picker}/{associator}.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/report_figures.py"
 
@@ -123,6 +127,8 @@ rule review:
         channel_priority=config["preprocess"]["channel_priority"],
     log:
         "logs/review/{picker}/{associator}.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/review.py"
 
@@ -143,5 +149,7 @@ rule summary:
         headline="results/evaluation/headline.csv",
     log:
         "logs/summary.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/summary.py"

@@ -28,5 +28,7 @@ rule magnitude:
         "logs/magnitude/{picker}/{associator}/{day}.log",
     benchmark:
         "logs/benchmarks/magnitude/{picker}/{associator}/{day}.tsv"
+    conda:
+        SOFTWARE
     script:
         "../../scripts/magnitude.py"

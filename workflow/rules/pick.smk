@@ -25,6 +25,8 @@ rule pick:
         "logs/pick/{picker}/{day}.log",
     benchmark:
         "logs/benchmarks/pick/{picker}/{day}.tsv"
+    conda:
+        SOFTWARE
     script:
         "../../scripts/pick.py"
 
@@ -46,5 +48,7 @@ rule shard_status:
     localrule: True
     log:
         "logs/shard_status.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/shard_status.py"

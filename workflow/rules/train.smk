@@ -15,6 +15,8 @@ rule training_dataset:
         margin_s=config["source"]["margin_s"],
     log:
         "logs/training_dataset/{day}.log",
+    conda:
+        SOFTWARE
     script:
         "../../scripts/training_dataset.py"
 
@@ -40,5 +42,7 @@ rule train:
         "logs/train.log",
     benchmark:
         "logs/benchmarks/train.tsv"
+    conda:
+        SOFTWARE
     script:
         "../../scripts/train.py"

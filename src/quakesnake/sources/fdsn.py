@@ -382,4 +382,4 @@ def cached_station_table(source: dict, days: list[str], cache_dir) -> pd.DataFra
     else:
         tabular.write_table(stations, path)
         tabular.atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(chosen, indent=1) + "\n"))
-    return stations
+    return tabular.with_object_text(stations)  # as a cached list reads back
