@@ -85,6 +85,17 @@ def replaced_waveforms(wildcards):
     return changed
 
 
+def pick_priority(wildcards):
+    """Scheduling order of the pick jobs: above every later stage, model pickers above the rest.
+
+    The pick jobs are the long ones (a model picker's day runs ~4x an STA/LTA day and ~20x an
+    associate job): started first, longest first, they leave no core idle while the short jobs
+    downstream fill in behind them (longest-processing-time-first). Without it, Snakemake runs a
+    fast picker's downstream chain while a model day waits, and the run ends on that model day alone.
+    """
+    return 2 if config["pickers"][wildcards.picker]["type"] == "seisbench" else 1
+
+
 def neighbour_day_picks(wildcards):
     """This day's merged picks and those of the days around it that the run holds (midnight)."""
     return [

@@ -19,6 +19,7 @@ rule pick:
         margin_s=config["source"]["margin_s"],
         cache_dir=lambda wildcards: f"results/cache/picks/{wildcards.picker}/{wildcards.day}",
     threads: 1  # a job per core packs a workstation best; a GPU node's profile gives it 8
+    priority: pick_priority
     resources:
         gpu=lambda wildcards: int(config["pickers"][wildcards.picker]["type"] == "seisbench" and config["pickers"][wildcards.picker].get("device", "auto").startswith("cuda")),
     log:
