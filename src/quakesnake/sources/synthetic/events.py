@@ -1,5 +1,5 @@
 """Events of a synthetic scenario: generated (Gutenberg–Richter magnitudes, Poisson origin times,
-local events under stations, swarms) or taken from a real catalog (twin mode), each with a random
+local events under stations, swarms, an aftershock sequence) or taken from a real catalog (twin mode), each with a random
 double-couple mechanism and stress drop."""
 from __future__ import annotations
 
@@ -11,41 +11,23 @@ import numpy as np
 import pandas as pd
 
 from quakesnake import tabular
+from quakesnake.sources.synthetic.aftershocks import sequence_events
+from quakesnake.sources.synthetic.earthquake_sources import source_parameters, truncated_gutenberg_richter
 from quakesnake.sources.synthetic.settings import DAY_S, day_label, keyed_rng, midnight, resolve_config
 from quakesnake.sources.synthetic.stations import station_table
 
 log = logging.getLogger(__name__)
 
-STRESS_DROP_MEDIAN_MPA = 3.0
-STRESS_DROP_SIGMA_LN = 0.6
-
 # Magnitude of a twin event: the first of these columns that has a value.
 TWIN_MAGNITUDE_COLUMNS = ["ML", "magnitude", "MD"]
-
-
-def _truncated_gutenberg_richter(rng: np.random.Generator, n: int, m_min: float, m_max: float, b: float) -> np.ndarray:
-    beta = b * math.log(10.0)
-    u = rng.random(n)
-    return m_min - np.log(1.0 - u * (1.0 - math.exp(-beta * (m_max - m_min)))) / beta
-
-
-def _source_parameters(rng: np.random.Generator, n: int) -> dict:
-    """Random double-couple mechanisms and stress drops."""
-    return {
-        "strike_deg": rng.uniform(0.0, 360.0, n),
-        "dip_deg": np.degrees(np.arccos(rng.uniform(0.0, 1.0, n))),  # uniform on the sphere
-        "rake_deg": rng.uniform(-180.0, 180.0, n),
-        "stress_drop_mpa": np.clip(
-            STRESS_DROP_MEDIAN_MPA * np.exp(rng.normal(0.0, STRESS_DROP_SIGMA_LN, n)), 0.3, 30.0
-        ),
-    }
 
 
 def generate_events(cfg: dict, days: list[str], stations: pd.DataFrame | None = None) -> pd.DataFrame:
     """Generated events of ``days``: background (Poisson, uniform in region and depth range, a
     ``local_events`` fraction of them moved close under ``stations``, by default the config's)
-    plus a possible swarm per day, ML from a truncated Gutenberg–Richter law, a random
-    double-couple mechanism and stress drop each. Each day depends only on (seed, day)."""
+    plus a possible swarm per day and, with ``aftershocks``, a mainshock and its Omori–Utsu
+    aftershocks; ML from a truncated Gutenberg–Richter law, a random double-couple mechanism and
+    stress drop each. Each day depends only on (seed, day)."""
     cfg = resolve_config(cfg)
     if stations is None and cfg["local_events"]["fraction"] > 0:
         stations = station_table(cfg)
@@ -54,7 +36,7 @@ def generate_events(cfg: dict, days: list[str], stations: pd.DataFrame | None = 
 
 
 def _generated_events(cfg: dict, day, stations: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Background events and a possible swarm of one day."""
+    """Background events, a possible swarm and the aftershock sequence's events of one day."""
     rng = keyed_rng(cfg["seed"], "events", day_label(day))
     region, depth, magnitude = cfg["region"], cfg["depth_km"], cfg["magnitude"]
     n = rng.poisson(cfg["events_per_day"])
@@ -86,9 +68,13 @@ def _generated_events(cfg: dict, day, stations: pd.DataFrame | None = None) -> p
         )
         frame = pd.concat([frame, swarm], ignore_index=True)
     frame["ML"] = np.round(
-        _truncated_gutenberg_richter(rng, len(frame), magnitude["min"], magnitude["max"], magnitude["b_value"]), 2
+        truncated_gutenberg_richter(rng, len(frame), magnitude["min"], magnitude["max"], magnitude["b_value"]), 2
     )
-    frame = frame.assign(**_source_parameters(rng, len(frame)))
+    frame = frame.assign(**source_parameters(rng, len(frame)))
+    # An aftershock sequence has random streams of its own: the background stays what it was.
+    sequence = sequence_events(cfg, day)
+    if len(sequence):
+        frame = pd.concat([frame, sequence], ignore_index=True)
     frame = frame.sort_values("offset_s", ignore_index=True)
     start_of_day = midnight(day)
     frame["time"] = (start_of_day + pd.to_timedelta(np.round(frame["offset_s"], 2), unit="s")).astype("datetime64[ns]")
@@ -142,7 +128,7 @@ def catalog_events(cfg: dict, day_starts: list[pd.Timestamp]) -> tuple[pd.DataFr
         events = events[~unsized].reset_index(drop=True)
     events = events[["event_id", "time", "latitude", "longitude", "depth_km", "ML"]].copy()
     events["kind"] = "catalog"
-    sources = [_source_parameters(keyed_rng(cfg["seed"], "source", event_id), 1) for event_id in events["event_id"]]
+    sources = [source_parameters(keyed_rng(cfg["seed"], "source", event_id), 1) for event_id in events["event_id"]]
     for key in ["strike_deg", "dip_deg", "rake_deg", "stress_drop_mpa"]:
         events[key] = [float(source[key][0]) for source in sources]
     picks["event_id"] = picks["event_id"].astype(str)

@@ -12,6 +12,7 @@ from scipy.integrate import trapezoid
 from quakesnake.sources.synthetic.settings import (
     DAY_S, SAMPLING_RATE_HZ, day_label, keyed_rng, midnight, resolve_config,
 )
+from quakesnake.sources.synthetic.instruments import station_sensor
 from quakesnake.sources.synthetic.stations import station_properties
 
 # the day/night cycle of the cultural noise may stretch this much to fit an FFT window (see daylight_cycles)
@@ -56,6 +57,9 @@ class StationDayNoise:
     secondary_hz: float
     utc_offset_h: float
     day_start: pd.Timestamp
+    # An accelerometer's white self-noise (dB re 1 (m/s²)²/Hz), part of the stationary noise (on
+    # the horizontals scaled like the microseisms: one draw serves all components); None: none.
+    self_noise_acceleration_db: float | None = None
 
     def stationary_psd(self, freq: np.ndarray) -> np.ndarray:
         """Microseisms and a low floor, given in acceleration dB and turned into velocity."""
@@ -66,6 +70,8 @@ class StationDayNoise:
             * np.exp(-0.5 * (np.log(f / PRIMARY_MICROSEISM_HZ) / 0.25) ** 2)
             + 10 ** (NOISE_FLOOR_ACCELERATION_DB / 10)
         )
+        if self.self_noise_acceleration_db is not None:
+            acceleration = acceleration + 10 ** (self.self_noise_acceleration_db / 10)
         return np.where(freq > 0, acceleration / (2 * np.pi * f) ** 2, 0.0)
 
     def cultural_psd(self, freq: np.ndarray) -> np.ndarray:
@@ -125,6 +131,7 @@ def station_day_noise(cfg: dict, network: str, station: str, day) -> StationDayN
         secondary_hz=rng.uniform(*SECONDARY_MICROSEISM_HZ),
         utc_offset_h=float(cfg["noise"]["utc_offset_h"]),
         day_start=midnight(day),
+        self_noise_acceleration_db=station_sensor(cfg, network, station).self_noise_acceleration_db,
     )
 
 
