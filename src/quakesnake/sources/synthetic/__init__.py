@@ -28,6 +28,9 @@ Physics, in ground velocity:
   Gaussian noise with a model PSD in the frequency domain and passed through the instrument
   response.
 - Gaps: with ``gap_probability`` per station-day one 1–30 min stretch of data is missing.
+- Messier options, each off by default: an aftershock sequence (:mod:`.aftershocks`), short-period
+  and accelerometer stations (:mod:`.instruments`), digitizers that clip, and transient noise
+  (:mod:`.transients`).
 
 Analyst visibility (``snr``/``visible`` in the arrivals table) is computed from the same pulses
 and the same noise model the synthesizer uses: ``snr`` is the peak of the noise-free 1–20 Hz
@@ -65,6 +68,16 @@ Configuration (the workflow's ``synthetic:`` block; every default: the schema, c
     Local time of the day/night cycle (UTC+1: central Europe).
 ``gap_probability``
     Chance per station-day of one data gap of 1–30 minutes.
+``aftershocks``
+    A mainshock (``mainshock_magnitude``, ``mainshock_time``, epicentre, depth) and aftershocks
+    at the Omori–Utsu rate ``K / (t + c)^p`` (``n_events_first_day``, ``omori_c_days``,
+    ``omori_p``) within ``radius_km``, ML from ``min_magnitude`` to ``max_magnitude`` (Båth's law).
+``sensors``
+    Shares of short-period (EH?) and accelerometer (HN?) stations; the rest are broadband (HH?).
+``clipping``
+    Share of stations whose digitizer clips at ``full_scale_counts``.
+``transients``
+    Spikes, steps and cultural bursts per station-day (Poisson means).
 ``truth_min_snr``
     A P arrival is ``visible`` (an analyst would pick it) when its ``snr`` reaches this. Over a
     few seconds Gaussian noise peaks at about 3 RMS, so 6 is an onset twice the size of the
