@@ -12,12 +12,12 @@ import scipy.fft
 import scipy.signal
 
 from quakesnake import tabular
+from quakesnake.magnitude import WOOD_ANDERSON_PAZ, minus_log_a0
 from quakesnake.sources import synthetic
+from quakesnake.sources.synthetic import noise as synthetic_noise
 from quakesnake.sources.synthetic import (
-    WOOD_ANDERSON_PAZ,
     generate_events,
     generate_scenario,
-    minus_log_a0,
     read_arrivals,
     resolve_config,
     station_day_noise,
@@ -479,7 +479,7 @@ def test_daylight_modulation_in_the_spectrum_equals_the_product_in_time(n, cycle
     curve = (2.0, -1.0, 0.7)
     samples = np.arange(n)
     expected = series * (curve[0] + curve[1] * np.cos(2 * np.pi * cycles * samples / n + curve[2]))
-    modulated = synthetic._daylight_modulated(np.fft.rfft(series).astype(np.complex64), curve, cycles)
+    modulated = synthetic_noise.daylight_modulated(np.fft.rfft(series).astype(np.complex64), curve, cycles)
     np.testing.assert_allclose(np.fft.irfft(modulated, n), expected, atol=2e-5)
 
 
@@ -487,11 +487,11 @@ def test_stretched_day_night_cycle_of_a_day_window_stays_near_the_24_h_model():
     noise = station_day_noise(resolve_config({}), "SY", "S001", DAY)
     margin_s, npts = 60.0, 8_652_000
     n_fft = scipy.fft.next_fast_len(npts, real=True)
-    cycles = synthetic._daylight_cycles(n_fft)
+    cycles = synthetic_noise.daylight_cycles(n_fft)
     assert cycles == 1
-    mean, amplitude, phase = synthetic._daylight_curve(noise, margin_s, n_fft, cycles)
+    mean, amplitude, phase = synthetic_noise.daylight_curve(noise, margin_s, n_fft, cycles)
     samples = np.arange(0, npts, 6000)
     stretched = mean + amplitude * np.cos(2 * np.pi * cycles * samples / n_fft + phase)
     model = noise.daylight_factor(samples / 100.0 - margin_s)
     assert np.max(np.abs(stretched / model - 1)) < 0.04  # 2.0 % at the window ends (3:1 day/night, matched at noon)
-    assert synthetic._daylight_cycles(scipy.fft.next_fast_len(3600 * 100, real=True)) == 0
+    assert synthetic_noise.daylight_cycles(scipy.fft.next_fast_len(3600 * 100, real=True)) == 0
