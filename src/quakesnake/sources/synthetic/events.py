@@ -132,6 +132,6 @@ def catalog_events(cfg: dict, day_starts: list[pd.Timestamp]) -> tuple[pd.DataFr
     for key in ["strike_deg", "dip_deg", "rake_deg", "stress_drop_mpa"]:
         events[key] = [float(source[key][0]) for source in sources]
     picks["event_id"] = picks["event_id"].astype(str)
-    picks["phase"] = picks["phase"].astype(str).str.upper().str[0]
+    picks["phase"] = tabular.phase_letters(picks["phase"])
     picks = picks[picks["event_id"].isin(events["event_id"])]
     return events, picks

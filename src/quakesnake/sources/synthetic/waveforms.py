@@ -8,9 +8,9 @@ import numpy as np
 import obspy
 import pandas as pd
 import scipy.fft
-from obspy import UTCDateTime
 from obspy.core.inventory import Inventory
 
+from quakesnake import tabular
 from quakesnake.sources.synthetic.gaps import split_at_gaps, station_day_gaps
 from quakesnake.sources.synthetic.instruments import day_transfer, station_full_scale, station_inventory, station_sensor
 from quakesnake.sources.synthetic.noise import (
@@ -78,7 +78,7 @@ def synthesize_station_day(cfg: dict, station: pd.Series, day: str, arrivals: pd
         data = np.clip(np.rint(counts, out=counts), low, high, out=counts).astype(np.int32)
         header = {
             "network": network, "station": code, "location": location, "channel": channel,
-            "sampling_rate": SAMPLING_RATE_HZ, "starttime": UTCDateTime(start.to_pydatetime()),
+            "sampling_rate": SAMPLING_RATE_HZ, "starttime": tabular.to_utcdatetime(start),
         }
         stream.extend(split_at_gaps(obspy.Trace(data=data, header=header), gaps, margin_s))
     return stream, station_inventory(station, sensor)
