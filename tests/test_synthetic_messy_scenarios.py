@@ -113,6 +113,99 @@ def test_a_mainshock_needs_its_time():
         synthetic.resolve_config({"sensors": {"short_period_fraction": 0.7, "accelerometer_fraction": 0.5}})
 
 
+# ------------------------------------------------------------------------------- overlapping codas
+
+def _twin_catalog(directory, events: list[tuple[str, str, float]]) -> dict:
+    """A twin catalog of events (id, origin time, ML) at one hypocentre, six stations 8–45 km away."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"event_id": [e[0] for e in events], "time": [e[1] for e in events],
+                  "latitude": 46.3, "longitude": 13.0, "depth_km": 8.0, "ML": [e[2] for e in events]}
+                 ).to_csv(directory / "events.csv", index=False)
+    pd.DataFrame(columns=["event_id", "station", "phase", "time", "weight"]).to_csv(directory / "picks.csv", index=False)
+    offsets = [(0.07, 0.02), (-0.12, 0.10), (0.15, -0.22), (-0.25, -0.15), (0.30, 0.35), (-0.05, -0.45)]
+    pd.DataFrame({"station": [f"ST{i}" for i in range(len(offsets))], "network": "XX",
+                  "latitude": [46.3 + dlat for dlat, _ in offsets], "longitude": [13.0 + dlon for _, dlon in offsets],
+                  "elevation_m": 300.0}).to_csv(directory / "stations.csv", index=False)
+    return {**QUIET, "catalog_dir": str(directory)}
+
+
+def test_an_aftershock_in_a_large_events_coda_is_not_visible_alone_it_is(tmp_path, cache_dir):
+    """The same ML 1.8 aftershock 20 s after an ML 4.5 at the same hypocentre: alone an analyst
+    sees it at every station, in the big event's coda nowhere; the big event itself is measured
+    as before (only earlier events' codas count)."""
+    aftershock = ("2", f"{DAY}T03:00:20", 1.8)
+    alone_cfg = _twin_catalog(tmp_path / "alone", [aftershock])
+    both_cfg = _twin_catalog(tmp_path / "both", [("1", f"{DAY}T03:00:00", 4.5), aftershock])
+    alone_cfg["truth_min_picks"] = both_cfg["truth_min_picks"] = 4
+    stations = synthetic.station_table(alone_cfg)
+    alone = synthetic.generate_scenario(alone_cfg, stations, [DAY], traveltime_cache_dir=cache_dir)
+    both = synthetic.generate_scenario(both_cfg, stations, [DAY], traveltime_cache_dir=cache_dir)
+    key = ["event_id", "station", "phase"]
+    small_alone = alone.arrivals.set_index(key).sort_index()
+    small_both = both.arrivals[both.arrivals["event_id"] == "2"].set_index(key).sort_index()
+    # the same signal, a louder background
+    np.testing.assert_allclose(small_both["peak_velocity_m_s"], small_alone["peak_velocity_m_s"])
+    assert (small_alone["other_codas_rms_m_s"] == 0).all()
+    assert (small_both["other_codas_rms_m_s"] > small_alone["noise_rms_m_s"]).all()
+    assert small_alone.loc[small_alone.index.get_level_values("phase") == "P", "visible"].all()
+    assert not small_both["visible"].any()
+    assert list(alone.truth_tables()[0]["event_id"]) == ["2"]
+    assert list(both.truth_tables()[0]["event_id"]) == ["1"]
+    # the big event alone: the same snr, nothing earlier rings at its onsets
+    big_cfg = _twin_catalog(tmp_path / "big", [("1", f"{DAY}T03:00:00", 4.5)])
+    big = synthetic.generate_scenario(big_cfg, stations, [DAY], traveltime_cache_dir=cache_dir)
+    big_both = both.arrivals[both.arrivals["event_id"] == "1"].set_index(key).sort_index()
+    np.testing.assert_array_equal(big_both["snr"], big.arrivals.set_index(key).sort_index()["snr"])
+
+
+def test_other_event_codas_follow_the_drawn_coda_envelope():
+    """Two earlier arrivals ringing at one onset add in power, each with the envelope the
+    synthesizer draws; a coda that has ended, the arrival's own event and later arrivals add nothing."""
+    from quakesnake.sources.synthetic import overlaps, pulses
+
+    start = pd.Timestamp(f"{DAY}T05:00:00")
+    arrivals = pd.DataFrame({
+        "event_id": ["a", "b", "c", "c", "d"],
+        "phase": ["S", "P", "P", "S", "P"],
+        "time": [start, start + pd.Timedelta(seconds=5), start + pd.Timedelta(seconds=30),
+                 start + pd.Timedelta(seconds=33), start + pd.Timedelta(seconds=40)],
+        "travel_time_s": [6.0, 3.0, 4.0, 7.0, 4.0],
+        "coda_s": [100.0, 20.0, 50.0, 50.0, 50.0],
+        "network": "XX", "station": "AAA", "location": "",
+    })
+    rms_z, rms_h = np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    rms = overlaps.other_event_coda_rms(arrivals, rms_z, rms_h)
+    assert rms[0] == 0.0
+    assert rms[1] == pytest.approx(rms_z[0] * pulses.coda_envelope(6.0, 5.0))
+    # event c's P at 30 s: a's coda (b's ended at 25 s); its S on a horizontal: a's only, not c's own P
+    assert rms[2] == pytest.approx(rms_z[0] * pulses.coda_envelope(6.0, 30.0))
+    assert rms[3] == pytest.approx(rms_h[0] * pulses.coda_envelope(6.0, 33.0))
+    expected_d = np.sqrt(sum((rms_z[i] * pulses.coda_envelope(arrivals["travel_time_s"][i], 40.0 - lag)) ** 2
+                             for i, lag in [(0, 0.0), (2, 30.0), (3, 33.0)]))
+    assert rms[4] == pytest.approx(expected_d)
+    # another station hears none of it
+    elsewhere = arrivals.assign(station=["AAA", "BBB", "BBB", "BBB", "BBB"])
+    assert overlaps.other_event_coda_rms(elsewhere, rms_z, rms_h)[1] == 0.0
+
+
+def test_the_default_scenarios_truth_is_the_one_before_codas_counted(cache_dir):
+    """config/config.yaml's two days: its sparse events seldom overlap. Other events' codas ring at
+    122 of 4008 onsets and hide one P (an uncatalogued ML 1.0; 436 visible arrivals before, 435
+    now); the truth catalog is the one measured before: 21 events, 278 picks."""
+    import yaml
+    from pathlib import Path
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+    days = [str(day.date()) for day in pd.date_range(config["days"]["start"], config["days"]["end"])]
+    cfg = synthetic.resolve_config(config["synthetic"])
+    scenario = synthetic.generate_scenario(cfg, synthetic.station_table(cfg), days, traveltime_cache_dir=cache_dir)
+    arrivals = scenario.arrivals
+    assert len(arrivals) == 4008 and int((arrivals["other_codas_rms_m_s"] > 0).sum()) == 122
+    assert int(arrivals["visible"].sum()) == 435
+    events, picks, _ = scenario.truth_tables()
+    assert len(events) == 21 and len(picks) == 278
+
+
 # ------------------------------------------------------------------------------- clipping
 
 def test_near_field_records_clip_flat_at_the_full_scale(cache_dir):

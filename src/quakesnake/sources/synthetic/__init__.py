@@ -35,7 +35,9 @@ Physics, in ground velocity:
 Analyst visibility (``snr``/``visible`` in the arrivals table) is computed from the same pulses
 and the same noise model the synthesizer uses: ``snr`` is the peak of the noise-free 1–20 Hz
 signal within 2 s after the onset over the RMS of the 1–20 Hz noise at that time (for S, the P
-coda there counts as noise too); P on Z, S on the stronger horizontal. ``min_snr`` is the
+coda there counts as noise too, and for every arrival the codas of other events' earlier arrivals
+still ringing at that station, :mod:`.overlaps`: in an aftershock sequence an onset buried in a
+larger event's coda is one no analyst picks); P on Z, S on the stronger horizontal. ``min_snr`` is the
 threshold the arrival had to reach; truth picks get an OGS-style weight from ``snr / min_snr``.
 
 Configuration (the workflow's ``synthetic:`` block; every default: the schema, config/README.md):

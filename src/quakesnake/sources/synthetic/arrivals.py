@@ -12,6 +12,7 @@ import scipy.fft
 from quakesnake.magnitude import minus_log_a0
 from quakesnake.sources.synthetic.gaps import arrivals_in_gaps
 from quakesnake.sources.synthetic.noise import analyst_band, station_day_noise
+from quakesnake.sources.synthetic.overlaps import coda_rms_at_onset, other_event_coda_rms
 from quakesnake.sources.synthetic.pulses import coda_duration, direct_pulse, phase_velocity, wood_anderson_peak_mm
 from quakesnake.sources.synthetic.settings import SAMPLING_RATE_HZ
 from quakesnake.sources.synthetic.stations import station_properties
@@ -177,12 +178,17 @@ def arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
 
 
 def calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Timestamp]) -> pd.DataFrame:
-    """Absolute levels from ML, coda durations, and the analyst view (snr, visible) per arrival."""
+    """Absolute levels from ML, coda durations, and the analyst view (snr, visible) per arrival.
+
+    The snr's noise (``noise_rms_m_s``) is the station's noise, for S also the event's own P coda,
+    and the codas of other events' earlier arrivals at that station (``other_codas_rms_m_s``)."""
     seed = cfg["seed"]
     arrivals = arrivals.copy()
     # filled per arrival in numpy (pandas' per-cell setter costs 50 µs a cell), columns set at the end
     computed = {column: np.full(len(arrivals), np.nan) for column in ("level_m_s", "coda_s", "peak_velocity_m_s", "noise_rms_m_s")}
     computed["snr"] = np.zeros(len(arrivals))
+    # analyst-band coda RMS at onset on (Z, a horizontal): the background this arrival makes for others
+    coda_onset_rms = np.full((2, len(arrivals)), np.nan)
 
     noise_z, noise_h = _noise_rms_at_arrivals(cfg, arrivals)
     records = list(arrivals.itertuples(index=False))
@@ -217,6 +223,9 @@ def calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Times
         # S: peak on the stronger horizontal against noise plus the P coda just before S.
         s_noise_h = noise_h[phases["S"]]
         s_peak_direct = np.abs(s_pulse).max() * s_level
+        s_weight = np.abs([s_row.weight_z, s_row.weight_n, s_row.weight_e]).max()
+        coda_onset_rms[:, phases["P"]] = coda_rms_at_onset(p_row, p_peak_direct)
+        coda_onset_rms[:, phases["S"]] = coda_rms_at_onset(s_row, s_peak_direct * s_weight)
         s_coda_s = coda_duration(s_row, s_peak_direct, s_noise_h)
         s_signal, _ = phase_velocity(seed, s_row, s_level, s_coda_s, unit_pulse=s_pulse)
         s_band = _band_limited(s_signal)
@@ -234,8 +243,14 @@ def calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Times
             computed["coda_s"][i] = coda_s
             computed["peak_velocity_m_s"][i] = peak
             computed["noise_rms_m_s"][i] = noise
-            computed["snr"][i] = peak / noise
 
+    # An analyst sees an onset against the noise and whatever codas of other events are ringing.
+    arrivals["coda_s"] = computed["coda_s"]
+    other_codas = other_event_coda_rms(arrivals, *coda_onset_rms)
+    computed["other_codas_rms_m_s"] = other_codas
+    computed["noise_rms_m_s"] = np.hypot(computed["noise_rms_m_s"], other_codas)
+    with np.errstate(invalid="ignore"):
+        computed["snr"] = np.nan_to_num(computed["peak_velocity_m_s"] / computed["noise_rms_m_s"], nan=0.0)
     for column, values in computed.items():
         arrivals[column] = values
     arrivals["in_gap"] = arrivals_in_gaps(cfg, arrivals)

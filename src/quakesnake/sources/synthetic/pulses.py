@@ -71,14 +71,14 @@ def direct_pulse(row, fraction: float = 0.0) -> np.ndarray:
     return scipy.fft.irfft(spectrum, PULSE_SAMPLES) * SAMPLING_RATE_HZ
 
 
-def _coda_band(row) -> float:
+def coda_band(row) -> float:
     """Dominant frequency (Hz, 0.1 Hz steps) of a phase: source corner or attenuation corner."""
     attenuation_corner = 1.0 / (np.pi * (float(row.t_star_s) + float(row.kappa_s)))
     return round(float(np.clip(min(float(row.corner_hz), attenuation_corner), 1.0, 25.0)), 1)
 
 
 @lru_cache(maxsize=512)
-def _coda_filter(dominant_hz: float) -> tuple[np.ndarray, float]:
+def coda_filter(dominant_hz: float) -> tuple[np.ndarray, float]:
     """Band-pass (SOS) around ``dominant_hz`` and its white-noise RMS gain."""
     band = [0.3 * dominant_hz, min(2.5 * dominant_hz, 45.0)]
     sos = scipy.signal.butter(2, band, btype="bandpass", fs=SAMPLING_RATE_HZ, output="sos")
@@ -87,12 +87,18 @@ def _coda_filter(dominant_hz: float) -> tuple[np.ndarray, float]:
     return sos, float(np.sqrt(np.sum(scipy.signal.sosfilt(sos, impulse) ** 2)))
 
 
+def coda_envelope(travel_time_s, tau):
+    """Coda RMS ``tau`` s after a phase's onset, per unit RMS scale (``CODA_RATIO`` × direct peak
+    × ``CODA_PARTITION`` share); ``travel_time_s`` and ``tau`` broadcast. The last seconds of a
+    drawn coda are also tapered (:func:`_coda`), where the envelope is a few % of the noise."""
+    lapse = np.maximum(travel_time_s, 0.5)
+    return (1.0 - np.exp(-tau / CODA_RISE_S)) * lapse / (lapse + tau) * np.exp(-tau / CODA_DECAY_S)
+
+
 def _coda(seed, row, n: int) -> np.ndarray:
     """Unit-RMS-at-onset coda (3, n) after an onset at sample 0; same prefix for any ``n``."""
-    sos, gain = _coda_filter(_coda_band(row))
-    tau = np.arange(n) / SAMPLING_RATE_HZ
-    lapse = max(float(row.travel_time_s), 0.5)
-    envelope = (1.0 - np.exp(-tau / CODA_RISE_S)) * lapse / (lapse + tau) * np.exp(-tau / CODA_DECAY_S)
+    sos, gain = coda_filter(coda_band(row))
+    envelope = coda_envelope(float(row.travel_time_s), np.arange(n) / SAMPLING_RATE_HZ)
     taper_n = min(n // 4, int(2 * SAMPLING_RATE_HZ))
     envelope[n - taper_n:] *= np.hanning(2 * taper_n)[taper_n:]
     white = np.stack([keyed_rng(seed, "coda", row.event_id, row.network, row.station, row.phase, component).standard_normal(n)

@@ -83,7 +83,8 @@ def generate_scenario(cfg: dict, stations: pd.DataFrame, days: list[str], layers
 
     Generated events (or, with ``catalog_dir``, the catalog's events whose origin falls inside
     ``days``), P and S arrivals at every station with amplitude parameters, and the analyst
-    view: an arrival is visible when its snr reaches ``truth_min_snr`` (S: times
+    view: an arrival is visible when its snr (against the noise and the codas of other events
+    ringing at its onset) reaches ``truth_min_snr`` (S: times
     ``truth_s_snr_factor``), it is not in a data gap and it falls inside ``days``.
     """
     cfg = resolve_config(cfg)
