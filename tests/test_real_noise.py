@@ -159,3 +159,9 @@ def test_real_noise_off_leaves_the_dataset_as_it_was(station_days):
                                {"noise_traces_per_station_day": 2,
                                 "real_noise": {"files": [], "traces_per_station": 5}}, day=DAY)
     assert a == b and a["noise_source"] == {"synthetic": a["earthquake"] + a["noise"], "real": 0, "synthetic+real": 0}
+
+
+def test_a_bad_screen_picker_is_named(tmp_path):
+    path = write_noise_recording(tmp_path / "noise.mseed")
+    with pytest.raises(real_noise.RealNoiseError, match="training.real_noise.screen_picker: unknown key.*trigger"):
+        real_noise.load_recordings([str(path)], {}, {"type": "stalta", "trigger": 3}, 10.0, 120.0)

@@ -114,8 +114,12 @@ def load_recordings(files: list[str], preprocess: dict, screen_picker: dict, cle
     Unreadable files and stations that preprocessing rejects are skipped with a warning; raises
     :class:`RealNoiseError` when no station of the files gives a single noise window.
     """
-    from quakesnake.picking import pick_stream
+    from quakesnake.picking import PickerConfigError, pick_stream, picker_settings
 
+    try:
+        screen_picker = picker_settings(screen_picker)
+    except PickerConfigError as exc:
+        raise RealNoiseError(f"training.real_noise.screen_picker: {exc}") from exc
     raw = obspy.Stream()
     files_of: dict[str, list[str]] = {}
     for path in files:
