@@ -6,8 +6,9 @@ import obspy
 import pandas as pd
 import pytest
 
+from synthetic_days import preprocessed_station_days
+
 from quakesnake import preprocess, real_noise, training
-from quakesnake.sources import synthetic
 
 DAY = "2024-03-01"
 SCENARIO = {"seed": 12, "n_stations": 2, "events_per_day": 60, "swarm_probability_per_day": 0.0,
@@ -41,16 +42,7 @@ def write_noise_recording(path, station="RN1", seed=0, held=True, burst_at_s=Non
 @pytest.fixture(scope="module")
 def station_days(tmp_path_factory):
     root = tmp_path_factory.mktemp("real_noise")
-    stations = synthetic.station_table(SCENARIO)
-    scenario = synthetic.generate_scenario(SCENARIO, stations, [DAY])
-    synthetic.write_scenario(scenario, root / "truth")
-    files = []
-    for _, station in stations.iterrows():
-        stream, _ = synthetic.synthesize_station_day(SCENARIO, station, DAY, scenario.arrivals, margin_s=60)
-        raw = root / f"raw.{station.station}.mseed"
-        stream.write(str(raw), format="MSEED")
-        files.append(root / f"{station.network}.{station.station}.mseed")
-        preprocess.preprocess_file(raw, files[-1])
+    files = preprocessed_station_days(root, SCENARIO, DAY)
     recordings = [write_noise_recording(root / f"noise{i}.mseed", f"RN{i}", seed=i) for i in range(3)]
     return root, files, recordings
 
