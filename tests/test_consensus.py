@@ -99,3 +99,12 @@ def test_pick_stream_runs_every_member_on_the_stream():
     deaf = {"type": "stalta", "trigger_on": 1000.0, "s_trigger_on": 1000.0}
     assert picking.pick_stream(stream, {"type": "consensus", "members": [{"type": "stalta"}, deaf]}).empty
     assert picking.weights_identity({"type": "consensus", "members": [{"type": "stalta"}, deaf]}) == [None, None]
+
+
+def test_a_consensus_pick_job_asks_for_a_gpu_when_a_member_names_cuda():
+    from quakesnake.picking.settings import asks_for_cuda
+
+    cuda = {"type": "seisbench", "device": "cuda:0"}
+    assert asks_for_cuda(cuda) and not asks_for_cuda({"type": "seisbench"}) and not asks_for_cuda({"type": "stalta"})
+    assert asks_for_cuda({"type": "consensus", "members": [{"type": "stalta"}, cuda]})
+    assert not asks_for_cuda({"type": "consensus", "members": [{"type": "stalta"}, {"type": "seisbench", "device": "cpu"}]})

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from quakesnake.config import validate_config
 from quakesnake import real_noise as _real_noise
+from quakesnake.picking.settings import asks_for_cuda
 from quakesnake import shards as _shards
 
 validate_config(config)  # against the package's schema (quakesnake.config.SCHEMA_PATH)

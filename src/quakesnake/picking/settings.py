@@ -44,6 +44,14 @@ def picker_settings(picker_cfg: dict) -> dict:
     return settings
 
 
+def asks_for_cuda(picker_cfg: dict) -> bool:
+    """Whether a picker, or a member of a consensus picker, names a CUDA device (``auto`` does
+    not): the pick job's ``gpu`` resource."""
+    if picker_cfg.get("type") == "consensus":
+        return any(asks_for_cuda(member) for member in picker_cfg.get("members", []))
+    return picker_cfg.get("type") == "seisbench" and str(picker_cfg.get("device", "auto")).startswith("cuda")
+
+
 def default_batch_size(device) -> int:
     """Windows per forward pass when ``batch_size`` is null: :data:`DEFAULT_BATCH_SIZES` by device type."""
     device_type = device.type if hasattr(device, "type") else str(device).split(":")[0]
