@@ -157,3 +157,25 @@ def test_a_bad_screen_picker_is_named(tmp_path):
     path = write_noise_recording(tmp_path / "noise.mseed")
     with pytest.raises(real_noise.RealNoiseError, match="training.real_noise.screen_picker: unknown key.*trigger"):
         real_noise.load_recordings([str(path)], {}, {"type": "stalta", "trigger": 3}, 10.0, 120.0)
+
+
+def test_real_noise_files_are_inputs_of_the_dataset_jobs(tmp_path):
+    import re
+
+    import yaml
+    from workflow_runs import snakemake
+
+    (tmp_path / "noise").mkdir()
+    recording = write_noise_recording(tmp_path / "noise" / "XX.RN1.mseed")
+    config = {"days": {"start": DAY, "end": DAY}, "synthetic": {**SCENARIO},
+              "training": {"real_noise": {"files": ["noise/*.mseed"]}}}
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "train", "-n", "--cores", "1", "--configfile", str(tmp_path / "train.yaml"))
+    blocks = re.findall(r"rule training_dataset:\n(.*?)\n\n", result.stdout + result.stderr, re.S)
+    assert blocks and all(f"noise/{recording.name}" in block.split("output:")[0] for block in blocks)
+
+    config["training"]["real_noise"]["files"] = ["elsewhere/*.mseed"]
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    failed = snakemake(tmp_path, "train", "-n", "--cores", "1", "--configfile", str(tmp_path / "train.yaml"), check=False)
+    assert failed.returncode != 0
+    assert "training.real_noise.files: 'elsewhere/*.mseed' matches no file" in failed.stdout + failed.stderr
