@@ -1,6 +1,10 @@
-"""Score the shipped PhaseNet, PhaseNetLight 'ethz' and STA/LTA on the labelled waveforms; print the table.
+"""Score the shipped PhaseNet, PhaseNetLight 'ethz', STA/LTA and consensus pickers of them on the
+labelled waveforms; print the table.
 
-    python benchmarks/labelled_waveforms.py [--update-readme]
+    python benchmarks/labelled_waveforms.py [--update-readme] [--phasenet-weights PATH]
+
+``--phasenet-weights`` scores other PhaseNet weights (e.g. results/training/model/model) in place
+of the shipped ones, in every row that uses them.
 
 The 100 real records of ../shared/data/labelled-waveforms (Northern California, manual P and S
 picks), each picked alone as `quakesnake eval-picker` does. PhaseNetLight needs the SeisBench
@@ -19,22 +23,37 @@ from common import SHARED, machine, markdown_table, seisbench_cache, update_read
 from quakesnake.picker_evaluation import evaluate_picker, read_labelled_records
 
 DATA = SHARED / "data" / "labelled-waveforms"
+SHIPPED = {"type": "seisbench", "model": "PhaseNet", "weights": "quakesnake-synthetic",
+           "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
+ETHZ = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
+        "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
+STALTA = {"type": "stalta"}
 PICKERS = {
-    "PhaseNet quakesnake-synthetic (shipped, threshold 0.3)": {
-        "type": "seisbench", "model": "PhaseNet", "weights": "quakesnake-synthetic",
-        "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu",
-    },
-    "PhaseNetLight ethz (threshold 0.3)": {
-        "type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
-        "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu",
-    },
-    "STA/LTA + AIC": {"type": "stalta"},
+    "PhaseNet quakesnake-synthetic (shipped, threshold 0.3)": SHIPPED,
+    "PhaseNetLight ethz (threshold 0.3)": ETHZ,
+    "STA/LTA + AIC": STALTA,
+    # the default scenario's two pickers, and with a second network; schema tolerances (P 0.3 s, S 0.5 s)
+    "consensus 2 of (PhaseNet quakesnake-synthetic, STA/LTA)": {"type": "consensus", "members": [SHIPPED, STALTA]},
+    "consensus 2 of (PhaseNet quakesnake-synthetic, PhaseNetLight ethz, STA/LTA)": {
+        "type": "consensus", "members": [SHIPPED, ETHZ, STALTA]},
 }
+
+
+def _uses_ethz(picker_cfg: dict) -> bool:
+    return picker_cfg.get("weights") == "ethz" or any(_uses_ethz(m) for m in picker_cfg.get("members", []))
+
+
+def _with_phasenet_weights(picker_cfg: dict, weights: str) -> dict:
+    """``picker_cfg`` with ``weights`` wherever it names the shipped PhaseNet weights."""
+    if picker_cfg.get("members"):
+        return {**picker_cfg, "members": [_with_phasenet_weights(m, weights) for m in picker_cfg["members"]]}
+    return {**picker_cfg, "weights": weights} if picker_cfg.get("weights") == "quakesnake-synthetic" else picker_cfg
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--phasenet-weights", help="PhaseNet weights scored in place of the shipped ones")
     args = parser.parse_args()
     if not (DATA / "labels.csv").is_file():
         raise SystemExit(f"needs the labelled waveforms in {DATA}")
@@ -46,7 +65,11 @@ def main() -> None:
         os.environ["SEISBENCH_CACHE_ROOT"] = str(cache)
     else:
         print("../shared/models/seisbench-cache absent: PhaseNetLight skipped", file=sys.stderr)
-        pickers = {name: cfg for name, cfg in pickers.items() if cfg.get("weights") != "ethz"}
+        pickers = {name: cfg for name, cfg in pickers.items() if not _uses_ethz(cfg)}
+    if args.phasenet_weights:
+        pickers = {name.replace("quakesnake-synthetic (shipped, ", f"{args.phasenet_weights} (")
+                   .replace("quakesnake-synthetic", args.phasenet_weights): _with_phasenet_weights(cfg, args.phasenet_weights)
+                   for name, cfg in pickers.items()}
 
     records = read_labelled_records(DATA / "npz", DATA / "labels.csv")
     rows, seconds = [], {}
@@ -60,7 +83,7 @@ def main() -> None:
                 name,
                 p["0.1s"]["recall"], p["0.1s"]["precision"], p["0.5s"]["recall"], p["0.5s"]["precision"],
                 s["0.1s"]["recall"], s["0.1s"]["precision"], s["0.5s"]["recall"], s["0.5s"]["precision"],
-                p["residual_median_s"], s["residual_median_s"],
+                p["0.5s"]["residual_median_s"], s["0.5s"]["residual_median_s"],
             ])
     finally:
         if cache is not None:

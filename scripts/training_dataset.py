@@ -10,4 +10,5 @@ with logged(snakemake):
         day=snakemake.wildcards.day,
         preprocess=snakemake.params.preprocess,
         margin_s=snakemake.params.margin_s,
+        real_noise_files=list(snakemake.input.real_noise),
     )

@@ -145,7 +145,7 @@ def test_pick_day_loads_a_seisbench_model_once_for_the_whole_day(tmp_path, monke
 
     loads = []
     model = EnvelopePicker().eval()
-    monkeypatch.setattr(day_picking, "load_model", lambda cfg: loads.append(1) or model)
+    monkeypatch.setattr(day_picking, "picker_model", lambda cfg: loads.append(1) or model)
     raw_dir = tmp_path / "waveforms"
     raw_dir.mkdir()
     raws = [write_raw(raw_dir, code, seed) for seed, code in enumerate(("AAA", "BBB", "CCC"))]

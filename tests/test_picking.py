@@ -458,7 +458,7 @@ def test_pick_files_loads_the_model_once(tmp_path, monkeypatch):
 
     model = EnvelopePicker().eval()
     loads = []
-    monkeypatch.setattr(shards, "load_model", lambda cfg: loads.append(cfg) or model)
+    monkeypatch.setattr(shards, "picker_model", lambda cfg: loads.append(cfg) or model)
     jobs = []
     for number, arrivals in enumerate([[(60.0, 66.5)], [(100.0, 104.0)]]):
         source = tmp_path / f"XX.S{number}.mseed"

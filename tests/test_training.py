@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from synthetic_days import preprocessed_station_days
 from workflow_runs import snakemake
 
-from quakesnake import picking, preprocess, tabular, training
-from quakesnake.sources import synthetic
+from quakesnake import picking, tabular, training
 
 DAY = "2024-03-01"
 SCENARIO = {"seed": 11, "n_stations": 3, "events_per_day": 120, "swarm_probability_per_day": 0.0,
@@ -21,16 +21,7 @@ SCENARIO = {"seed": 11, "n_stations": 3, "events_per_day": 120, "swarm_probabili
 def station_days(tmp_path_factory):
     """Three preprocessed synthetic station-days, their truth picks, and one 0-byte (no data) shard."""
     root = tmp_path_factory.mktemp("training")
-    stations = synthetic.station_table(SCENARIO)
-    scenario = synthetic.generate_scenario(SCENARIO, stations, [DAY])
-    synthetic.write_scenario(scenario, root / "truth")
-    files = []
-    for _, station in stations.iterrows():
-        stream, _ = synthetic.synthesize_station_day(SCENARIO, station, DAY, scenario.arrivals, margin_s=60)
-        raw = root / f"raw.{station.station}.mseed"
-        stream.write(str(raw), format="MSEED")
-        files.append(root / f"{station.network}.{station.station}.mseed")
-        preprocess.preprocess_file(raw, files[-1])
+    files = preprocessed_station_days(root, SCENARIO, DAY)
     empty = root / "SY.NODATA.mseed"
     empty.write_bytes(b"")
     return root, files + [empty]

@@ -20,7 +20,7 @@ import obspy
 import pandas as pd
 
 from quakesnake.evaluation import json_safe
-from quakesnake.picking import load_model, picker_settings, pick_stream
+from quakesnake.picking import picker_model, picker_settings, pick_stream
 from quakesnake.scoring import scores_by_tolerance, tolerance_key
 
 SAMPLING_RATE_HZ = 100.0
@@ -134,8 +134,8 @@ def evaluate_picker(records: list[Record], picker_cfg: dict, *, model=None, tole
     if not tolerances or tolerances[0] <= 0:
         raise ValueError(f"tolerances must be positive seconds, got {tolerances}")
     settings = picker_settings(picker_cfg)
-    if settings["type"] == "seisbench" and model is None:
-        model = load_model(settings)
+    if settings["type"] != "stalta" and model is None:
+        model = picker_model(settings)
 
     groups = {phase: [] for phase in PHASES}  # per record: (label time, pick times), s after the record's start
     for record in records:

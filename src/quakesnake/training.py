@@ -34,6 +34,7 @@ from quakesnake.config import section_defaults
 from quakesnake.scoring import scores_by_tolerance
 from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import preprocess_station_day
+from quakesnake.real_noise import bury_in_real_noise, expand_files, load_recordings, noise_file_label
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def training_settings(cfg: dict | None) -> dict:
     """``cfg`` over :data:`DEFAULTS`, one level deep for the nested dicts."""
     cfg = dict(cfg or {})
     settings = {**DEFAULTS, **cfg}
-    for key in ("split", "augmentation"):
+    for key in ("split", "augmentation", "real_noise"):
         settings[key] = {**DEFAULTS[key], **cfg.get(key, {})}
     return settings
 
@@ -74,7 +75,7 @@ def event_split(event_id: str, seed: int, dev: float, test: float) -> str:
     return "train"
 
 
-def _component_data(stream: obspy.Stream, start: obspy.UTCDateTime, npts: int) -> np.ndarray:
+def component_data(stream: obspy.Stream, start: obspy.UTCDateTime, npts: int) -> np.ndarray:
     """(3, npts) float32 in Z, N, E order; missing components and samples outside the data are 0."""
     out = np.zeros((len(COMPONENTS), npts), dtype=np.float32)
     for row, component in enumerate(COMPONENTS):
@@ -142,7 +143,7 @@ def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict
         start_utc = tabular.to_utcdatetime(start)
         if start_utc < data_start or start_utc + npts / rate > data_end:
             continue
-        data = _component_data(stream, start_utc, npts)
+        data = component_data(stream, start_utc, npts)
         columns = _arrival_columns(picks, start, npts, rate, event_id)
         onset = columns[PRIMARY_COLUMNS["P"]]
         onset = columns[PRIMARY_COLUMNS["S"]] if np.isnan(onset) else onset
@@ -164,7 +165,7 @@ def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict
         lo, hi = np.searchsorted(pick_times, [np.datetime64(start - clearance), np.datetime64(end)])
         if hi > lo:
             continue
-        data = _component_data(stream, start_utc, npts)
+        data = component_data(stream, start_utc, npts)
         if not np.any(data):
             continue
         columns = _arrival_columns(picks.iloc[:0], start, npts, rate, None)
@@ -173,8 +174,23 @@ def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict
     return out
 
 
+def _labelled_arrivals(metadata: dict) -> dict[str, list[int]]:
+    """The labelled arrival samples of a trace's metadata, by phase."""
+    arrivals = {phase: [] for phase in PRIMARY_COLUMNS}
+    for column, phase in label_columns().items():
+        value = metadata.get(column, np.nan)
+        if not pd.isna(value):
+            arrivals[phase].append(int(value))
+    return arrivals
+
+
+SYNTHETIC_NOISE = {"trace_noise_source": "synthetic", "trace_noise_file": "", "trace_noise_station": "",
+                   "trace_noise_start_time": "", "trace_real_noise_scale": np.nan}
+
+
 def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict | None = None,
-                  day: str | None = None, preprocess: dict | None = None, margin_s: float = 0.0) -> dict:
+                  day: str | None = None, preprocess: dict | None = None, margin_s: float = 0.0,
+                  real_noise_files: list | None = None) -> dict:
     """Write a SeisBench dataset of the traces around ``reference_picks`` in ``waveform_files``.
 
     ``reference_picks`` is a picks table (or its path) in the shared layout (event_id, station,
@@ -182,10 +198,26 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
     ``NET.STA.mseed``; 0-byte files (shards without data) are skipped. With ``preprocess`` (the
     workflow's preprocessing options) they are raw station-days instead, preprocessed in memory as
     the pick stage does (with ``day`` and ``margin_s``). Returns counts.
+
+    Real noise (``settings["real_noise"]``, :mod:`quakesnake.real_noise`; its files are
+    ``real_noise_files``, else the expanded ``real_noise.files``): ``traces_per_station`` pure
+    noise traces per real station, and a share ``arrivals_in_real_noise_fraction`` of the event
+    traces with real noise added over their own (replacing the originals, so the share is the
+    dataset's). Every trace's metadata says where its noise came from: ``trace_noise_source``
+    (``synthetic``, ``real``, ``synthetic+real``), ``trace_noise_file``, ``trace_noise_station``,
+    ``trace_noise_start_time`` and ``trace_real_noise_scale`` (real noise std / synthetic noise std).
     """
     import seisbench.data as sbd
 
     settings = training_settings(settings)
+    real_cfg = settings["real_noise"]
+    if real_noise_files is None:
+        real_noise_files = expand_files(real_cfg["files"])
+    wants_real_noise = real_cfg["traces_per_station"] > 0 or real_cfg["arrivals_in_real_noise_fraction"] > 0
+    # Read before any trace is cut: bad real-noise settings fail before minutes of work.
+    recordings = (load_recordings(real_noise_files, preprocess or {}, real_cfg["screen_picker"],
+                                  real_cfg["clearance_s"], settings["trace_s"])
+                  if real_noise_files and wants_real_noise else [])
     if not isinstance(reference_picks, pd.DataFrame):
         reference_picks = tabular.read_table(reference_picks, tabular.REFERENCE_PICK_COLUMNS)
     picks = reference_picks.copy()
@@ -195,10 +227,16 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
     by_station = dict(tuple(picks.groupby("station")))
     day_start = pd.Timestamp(day) if day else None
     split_cfg = settings["split"]
+    # Real stations are split as a whole (their windows overlap): dev and test noise is unseen.
+    noise_split = {rec.station_id: event_split(f"real-noise:{rec.station_id}", settings["seed"],
+                                               split_cfg["dev"], split_cfg["test"]) for rec in recordings}
+    noise_pools = {split: [rec for rec in recordings if noise_split[rec.station_id] == split] or recordings
+                   for split in SPLITS}
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {"earthquake": 0, "noise": 0, **{split: 0 for split in SPLITS}, "station_days": 0}
+    counts = {"earthquake": 0, "noise": 0, **{split: 0 for split in SPLITS}, "station_days": 0,
+              "noise_source": {"synthetic": 0, "real": 0, "synthetic+real": 0}}
     tmp_meta, tmp_wave = out_dir / "metadata.csv.part", out_dir / "waveforms.hdf5.part"
     with sbd.WaveformDataWriter(tmp_meta, tmp_wave) as writer:
         writer.data_format = {"dimension_order": "CW", "component_order": COMPONENTS,
@@ -223,21 +261,59 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
             network, station = stream[0].stats.network, stream[0].stats.station
             station_picks = by_station.get(station)
             station_picks = station_picks if station_picks is not None else picks.iloc[:0]
-            rng = np.random.default_rng([settings["seed"], int(hashlib.sha1(path.name.encode()).hexdigest()[:8], 16)])
+            path_hash = int(hashlib.sha1(path.name.encode()).hexdigest()[:8], 16)
+            rng = np.random.default_rng([settings["seed"], path_hash])
+            # Its own generator: adding real noise leaves the synthetic traces as they were.
+            mixing_rng = np.random.default_rng([settings["seed"], path_hash, 1])
+            rate = stream[0].stats.sampling_rate
             counts["station_days"] += 1
             for metadata, data in station_day_traces(stream, station_picks, settings, rng, day_start):
                 split = (event_split(metadata["source_id"], settings["seed"], split_cfg["dev"], split_cfg["test"])
                          if metadata["source_id"]
                          else event_split(f"noise:{path.name}:{metadata['trace_start_time']}", settings["seed"],
                                           split_cfg["dev"], split_cfg["test"]))
+                metadata.update(SYNTHETIC_NOISE)
+                if (recordings and metadata["trace_category"] == "earthquake"
+                        and mixing_rng.uniform() < real_cfg["arrivals_in_real_noise_fraction"]):
+                    recording = noise_pools[split][int(mixing_rng.integers(len(noise_pools[split])))]
+                    noise_start = recording.random_start(mixing_rng)
+                    noise = component_data(recording.stream, noise_start, data.shape[1])
+                    mixed = bury_in_real_noise(data, _labelled_arrivals(metadata), noise, rate,
+                                               real_cfg["min_snr"], mixing_rng)
+                    if mixed is not None:
+                        data, scale = mixed
+                        metadata.update({"trace_noise_source": "synthetic+real", "trace_noise_file": noise_file_label(recording),
+                                         "trace_noise_station": recording.station_id,
+                                         "trace_noise_start_time": str(noise_start), "trace_real_noise_scale": scale})
                 metadata.update({
                     "trace_name": f"{network}.{station}.{metadata['trace_start_time']}",
                     "station_network_code": network, "station_code": station,
-                    "trace_sampling_rate_hz": stream[0].stats.sampling_rate, "split": split,
+                    "trace_sampling_rate_hz": rate, "split": split,
                 })
                 writer.add_trace(metadata, data)
                 counts[metadata["trace_category"]] += 1
                 counts[split] += 1
+                counts["noise_source"][metadata["trace_noise_source"]] += 1
+        for recording in recordings:
+            # Seeded by the day too: each day's dataset holds other windows of the same recordings.
+            noise_rng = np.random.default_rng([settings["seed"], int(hashlib.sha1(f"{day}:{recording.station_id}".encode()).hexdigest()[:8], 16)])
+            network, station = recording.station_id.split(".")
+            npts = int(round(settings["trace_s"] * recording.rate))
+            for _ in range(real_cfg["traces_per_station"]):
+                noise_start = recording.random_start(noise_rng)
+                metadata = {"source_id": "", "trace_category": "noise", "trace_start_time": str(noise_start),
+                            **_arrival_columns(picks.iloc[:0], pd.Timestamp(tabular.to_datetime64(noise_start)), npts,
+                                               recording.rate, None),
+                            "trace_noise_source": "real", "trace_noise_file": noise_file_label(recording),
+                            "trace_noise_station": recording.station_id, "trace_noise_start_time": str(noise_start),
+                            "trace_real_noise_scale": np.nan,
+                            "trace_name": f"{network}.{station}.{noise_start}.real-noise",
+                            "station_network_code": network, "station_code": station,
+                            "trace_sampling_rate_hz": recording.rate, "split": noise_split[recording.station_id]}
+                writer.add_trace(metadata, component_data(recording.stream, noise_start, npts))
+                counts["noise"] += 1
+                counts[metadata["split"]] += 1
+                counts["noise_source"]["real"] += 1
     tmp_meta.replace(out_dir / "metadata.csv")
     tmp_wave.replace(out_dir / "waveforms.hdf5")
     logger.info("dataset %s: %s", out_dir, counts)

@@ -4,6 +4,8 @@ import os
 from pathlib import Path
 
 from quakesnake.config import validate_config
+from quakesnake import real_noise as _real_noise
+from quakesnake.picking.settings import asks_for_cuda
 from quakesnake import shards as _shards
 
 validate_config(config)  # against the package's schema (quakesnake.config.SCHEMA_PATH)
@@ -21,6 +23,7 @@ SOFTWARE = "../../envs/quakesnake.yaml"
 # velocity model is a file (VELOCITY_MODEL_FILES, read from the rule's input) or inline layers.
 VELOCITY_MODEL_FILES = [config["velocity_model"]] if isinstance(config["velocity_model"], str) else []
 VELOCITY_LAYERS = None if VELOCITY_MODEL_FILES else config["velocity_model"]
+REAL_NOISE_FILES = _real_noise.expand_files(config["training"]["real_noise"]["files"])
 STATION_CORRECTION_FILES = [config["magnitude"]["station_corrections"]] if config["magnitude"]["station_corrections"] else []
 # The twin catalog's events and picks (its stations reach the scenario through the station table).
 TWIN_CATALOG_FILES = (

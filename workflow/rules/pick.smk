@@ -21,7 +21,7 @@ rule pick:
     threads: 1  # a job per core packs a workstation best; a GPU node's profile gives it 8
     priority: pick_priority
     resources:
-        gpu=lambda wildcards: int(config["pickers"][wildcards.picker]["type"] == "seisbench" and config["pickers"][wildcards.picker].get("device", "auto").startswith("cuda")),
+        gpu=lambda wildcards: int(asks_for_cuda(config["pickers"][wildcards.picker])),
     log:
         "logs/pick/{picker}/{day}.log",
     benchmark:

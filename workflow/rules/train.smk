@@ -1,11 +1,14 @@
 # The training stage: `snakemake train` builds a SeisBench dataset per day from the reference
-# catalog and the raw station-days (preprocessed in memory, as the pick stage does), then trains (or fine-tunes) the configured model.
+# catalog and the raw station-days (preprocessed in memory, as the pick stage does), with real noise
+# from training.real_noise.files (rule inputs: editing them rebuilds the datasets), then trains (or
+# fine-tunes) the configured model.
 
 
 rule training_dataset:
     input:
         waveforms=raw_waveforms,
         picks=f"{REFERENCE_DIR}/picks.csv",
+        real_noise=REAL_NOISE_FILES,
     output:
         metadata="results/training/datasets/{day}/metadata.csv",
         waveforms="results/training/datasets/{day}/waveforms.hdf5",

@@ -18,6 +18,9 @@ of the horizontal energy in a window after each P, refined with AIC on the horiz
 trigger threshold, towards 1 for strong arrivals — the same range as ML pick probabilities
 above their usual thresholds, so downstream filters treat both alike.
 
+``{"type": "consensus", "members": [...], ...}`` — the picks on which ``min_agree`` of the member
+pickers agree within a tolerance per phase (:mod:`.consensus`).
+
 Picks are returned as a table with :data:`quakesnake.tabular.PICK_COLUMNS`; with ``day`` given, only
 picks inside [day, day + 1 d) are kept (shards carry a margin of the neighbouring days so no
 arrival is lost at midnight).
@@ -41,10 +44,10 @@ from quakesnake.picking.models import SHIPPED_WEIGHTS_DIR, load_model, resolve_d
 from quakesnake.picking.picks import Pick, empty_picks, picks_table  # noqa: E402
 from quakesnake.picking.settings import PickerConfigError, default_batch_size, picker_settings  # noqa: E402
 from quakesnake.picking.shards import pick_day, pick_file, pick_files, raw_station_days  # noqa: E402
-from quakesnake.picking.stream import annotate_stream, pick_stream  # noqa: E402
+from quakesnake.picking.stream import annotate_stream, pick_stream, picker_model  # noqa: E402
 
 __all__ = [
     "Pick", "PickerConfigError", "SHIPPED_WEIGHTS_DIR", "annotate_stream", "default_batch_size", "empty_picks",
-    "load_model", "pick_day", "pick_file", "pick_files", "pick_stream", "picker_settings", "picks_table",
+    "load_model", "pick_day", "pick_file", "pick_files", "pick_stream", "picker_model", "picker_settings", "picks_table",
     "raw_station_days", "resolve_device", "resolve_dtype", "weights_identity",
 ]

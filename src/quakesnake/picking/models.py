@@ -173,7 +173,7 @@ def load_weights(model_class: type, weights: str, version: str | None):
 def weights_identity(picker_cfg: dict) -> list | None:
     """What identifies a picker's weights without loading them: the digests of the files
     :func:`load_weights` reads, else the pretrained name and version (SeisBench's cache never
-    changes the files of a version). None for STA/LTA.
+    changes the files of a version). None for STA/LTA; a consensus picker's: its members'.
 
     The pick stage keys its station-day cache on it, so retrained weights saved over the same
     path give new picks.
@@ -181,6 +181,8 @@ def weights_identity(picker_cfg: dict) -> list | None:
     from quakesnake.cache import file_digest
 
     settings = picker_settings(picker_cfg)
+    if settings["type"] == "consensus":
+        return [weights_identity(member) for member in settings["members"]]
     if settings["type"] != "seisbench":
         return None
     weights, version = str(settings["weights"]), settings["version"]

@@ -7,7 +7,8 @@ from quakesnake.errors import QuakesnakeError
 # Every key and default of each picker type, and the reasons for them: the schema ($defs/picker).
 SEISBENCH_DEFAULTS = typed_defaults("picker", "seisbench")
 STALTA_DEFAULTS = typed_defaults("picker", "stalta")
-PICKER_TYPES = {"seisbench": SEISBENCH_DEFAULTS, "stalta": STALTA_DEFAULTS}
+CONSENSUS_DEFAULTS = typed_defaults("picker", "consensus")
+PICKER_TYPES = {"seisbench": SEISBENCH_DEFAULTS, "stalta": STALTA_DEFAULTS, "consensus": CONSENSUS_DEFAULTS}
 ENGINES = typed_choices("picker", "seisbench", "engine")
 SCREENS = typed_choices("picker", "seisbench", "screen")
 PRECISIONS = typed_choices("picker", "seisbench", "precision")
@@ -30,7 +31,25 @@ def picker_settings(picker_cfg: dict) -> dict:
         raise PickerConfigError(
             f"unknown key(s) for a {picker_type} picker: {', '.join(unknown)} (known: {', '.join(sorted(defaults))})"
         )
-    return {**defaults, **picker_cfg}
+    settings = {**defaults, **picker_cfg}
+    if picker_type == "consensus":
+        settings["tolerance_s"] = {**defaults["tolerance_s"], **picker_cfg.get("tolerance_s", {})}
+        members = settings["members"]
+        if not isinstance(members, list) or len(members) < 2:
+            raise PickerConfigError(f"a consensus picker needs a list of two or more members, got {members!r}")
+        settings["members"] = [picker_settings(member) for member in members]
+        if not 1 <= settings["min_agree"] <= len(members):
+            raise PickerConfigError(
+                f"a consensus picker's min_agree must lie in 1..{len(members)} (its members), got {settings['min_agree']}")
+    return settings
+
+
+def asks_for_cuda(picker_cfg: dict) -> bool:
+    """Whether a picker, or a member of a consensus picker, names a CUDA device (``auto`` does
+    not): the pick job's ``gpu`` resource."""
+    if picker_cfg.get("type") == "consensus":
+        return any(asks_for_cuda(member) for member in picker_cfg.get("members", []))
+    return picker_cfg.get("type") == "seisbench" and str(picker_cfg.get("device", "auto")).startswith("cuda")
 
 
 def default_batch_size(device) -> int:

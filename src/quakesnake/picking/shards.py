@@ -37,10 +37,10 @@ import pandas as pd
 from quakesnake import tabular
 from quakesnake.cache import ContentCache, content_key, copy_into_place, file_digest
 from quakesnake.merge import merge_station_picks
-from quakesnake.picking.models import load_model, resolve_device, weights_identity
+from quakesnake.picking.models import resolve_device, weights_identity
 from quakesnake.picking.picks import empty_picks, picks_table
 from quakesnake.picking.settings import picker_settings
-from quakesnake.picking.stream import pick_stream
+from quakesnake.picking.stream import pick_stream, picker_model
 from quakesnake.preprocess import preprocess_settings, preprocess_station_day
 
 logger = logging.getLogger(__name__)
@@ -120,9 +120,10 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
                     picks = empty_picks(picker_name)
                     counts["skipped"] += 1
                 else:
-                    if model is None and settings["type"] == "seisbench":
-                        model = load_model(settings)
-                        if threads and model.device.type == "cpu":
+                    if model is None and settings["type"] != "stalta":
+                        model = picker_model(settings)
+                        models = model if isinstance(model, list) else [model]  # a consensus' members
+                        if threads and any(m is not None and m.device.type == "cpu" for m in models):
                             import torch
 
                             torch.set_num_threads(int(threads))
@@ -164,8 +165,8 @@ def pick_files(jobs, picker_cfg: dict, picker_name: str, model=None) -> list[pd.
     settings = picker_settings(picker_cfg)
     results = []
     for in_mseed, out_parquet, day in jobs:
-        if model is None and settings["type"] == "seisbench" and Path(in_mseed).stat().st_size > 0:
-            model = load_model(picker_cfg)
+        if model is None and settings["type"] != "stalta" and Path(in_mseed).stat().st_size > 0:
+            model = picker_model(picker_cfg)
         results.append(pick_file(in_mseed, out_parquet, picker_cfg, day, picker_name, model=model))
     return results
 

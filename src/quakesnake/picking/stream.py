@@ -4,6 +4,7 @@ from __future__ import annotations
 import obspy
 import pandas as pd
 
+from quakesnake.picking.consensus import agreed_picks
 from quakesnake.picking.models import load_model
 from quakesnake.picking.picks import Pick, outside_dead_stretches, picks_table
 from quakesnake.picking.settings import PickerConfigError, picker_settings
@@ -28,18 +29,33 @@ def pick_stream(
     ('YYYY-MM-DD') keeps only picks inside [day, day + 1 d).
     """
     settings = picker_settings(picker_cfg)
-    if settings["type"] == "stalta":
-        rows = pick_stalta(stream, settings)
+    if settings["type"] == "consensus":
+        models = model if model is not None else picker_model(settings)
+        member_picks = [pick_stream(stream, member, model=member_model)
+                        for member, member_model in zip(settings["members"], models)]
+        picks = agreed_picks(member_picks, settings["min_agree"], settings["tolerance_s"], picker_name)
     else:
-        rows = _pick_seisbench(stream, model if model is not None else load_model(picker_cfg), settings)
-
-    picks = picks_table(rows, picker_name)
+        if settings["type"] == "stalta":
+            rows = pick_stalta(stream, settings)
+        else:
+            rows = _pick_seisbench(stream, model if model is not None else load_model(picker_cfg), settings)
+        picks = picks_table(rows, picker_name)
     if day is not None:
         day_start = pd.Timestamp(day)
         inside = (picks["time"] >= day_start) & (picks["time"] < day_start + pd.Timedelta(days=1))
         picks = picks[inside]
     picks = picks.sort_values(["time", "network", "station", "location", "phase"], kind="stable")
     return picks.reset_index(drop=True)
+
+
+def picker_model(picker_cfg: dict):
+    """What :func:`pick_stream` takes as ``model`` to pick many streams with one load: the
+    SeisBench model, a consensus picker's list of its members' models (None for STA/LTA members),
+    or None for STA/LTA."""
+    settings = picker_settings(picker_cfg)
+    if settings["type"] == "consensus":
+        return [picker_model(member) for member in settings["members"]]
+    return load_model(settings) if settings["type"] == "seisbench" else None
 
 
 def annotate_stream(stream: obspy.Stream, picker_cfg: dict, *, model=None) -> obspy.Stream:
