@@ -102,8 +102,8 @@ def main() -> None:
 
     header = ["picker", "P recall", "P precision", "P picks", "S recall", "S precision", "S picks"]
     rows = [[name, *scores(table, reference)] for name, table in picks.items()]
-    n_p = int((reference["phase"].str.upper().str[0] == "P").sum())
-    n_s = int((reference["phase"].str.upper().str[0] == "S").sum())
+    n_p = int((tabular.phase_letters(reference["phase"]) == "P").sum())
+    n_s = int((tabular.phase_letters(reference["phase"]) == "S").sum())
     timing = ", ".join(f"{name} {wall:.0f} s" for name, wall in seconds.items())
     text = (f"Consensus pickers on the default synthetic scenario, {args.day}: {len(stations)} stations, "
             f"{n_p} visible P and {n_s} visible S arrivals (every one a reference pick), matched within 0.5 s; "

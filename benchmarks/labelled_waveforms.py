@@ -28,14 +28,18 @@ SHIPPED = {"type": "seisbench", "model": "PhaseNet", "weights": "quakesnake-synt
 ETHZ = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
         "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
 STALTA = {"type": "stalta"}
+# the shipped default fine-tuned with real noise (config/train-phasenet-realnoise.yaml)
+REALNOISE = {**SHIPPED, "weights": "quakesnake-synthetic-realnoise"}
 PICKERS = {
     "PhaseNet quakesnake-synthetic (shipped, threshold 0.3)": SHIPPED,
+    "PhaseNet quakesnake-synthetic-realnoise (threshold 0.3)": REALNOISE,
     "PhaseNetLight ethz (threshold 0.3)": ETHZ,
     "STA/LTA + AIC": STALTA,
     # the default scenario's two pickers, and with a second network; schema tolerances (P 0.3 s, S 0.5 s)
     "consensus 2 of (PhaseNet quakesnake-synthetic, STA/LTA)": {"type": "consensus", "members": [SHIPPED, STALTA]},
-    "consensus 2 of (PhaseNet quakesnake-synthetic, PhaseNetLight ethz, STA/LTA)": {
-        "type": "consensus", "members": [SHIPPED, ETHZ, STALTA]},
+    "consensus 2 of (PhaseNet quakesnake-synthetic-realnoise, STA/LTA)": {"type": "consensus", "members": [REALNOISE, STALTA]},
+    "consensus 2 of (PhaseNet quakesnake-synthetic-realnoise, PhaseNetLight ethz, STA/LTA)": {
+        "type": "consensus", "members": [REALNOISE, ETHZ, STALTA]},
 }
 
 
