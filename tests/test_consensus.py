@@ -108,3 +108,12 @@ def test_a_consensus_pick_job_asks_for_a_gpu_when_a_member_names_cuda():
     assert asks_for_cuda(cuda) and not asks_for_cuda({"type": "seisbench"}) and not asks_for_cuda({"type": "stalta"})
     assert asks_for_cuda({"type": "consensus", "members": [{"type": "stalta"}, cuda]})
     assert not asks_for_cuda({"type": "consensus", "members": [{"type": "stalta"}, {"type": "seisbench", "device": "cpu"}]})
+
+
+def test_a_consensus_with_a_model_member_is_scheduled_as_a_model_picker():
+    from quakesnake.picking.settings import runs_a_model
+
+    model = {"type": "seisbench", "model": "PhaseNet"}
+    assert runs_a_model(model) and not runs_a_model({"type": "stalta"})
+    assert runs_a_model({"type": "consensus", "members": [{"type": "stalta"}, model]})
+    assert not runs_a_model({"type": "consensus", "members": [{"type": "stalta"}, {"type": "stalta", "trigger_on": 5.0}]})

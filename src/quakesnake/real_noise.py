@@ -28,13 +28,15 @@ from obspy.signal.filter import bandpass
 from quakesnake.errors import QuakesnakeError
 from quakesnake.picking.picks import DEAD_RUN_S
 from quakesnake.preprocess import PreprocessError, preprocess_stream, true_runs
+# An arrival's SNR as the synthetic truth judges visibility: the generator's band, and its signal
+# window (the peak within SNR_WINDOW_S after the onset).
+from quakesnake.sources.synthetic.arrivals import SNR_WINDOW_S
+from quakesnake.sources.synthetic.noise import ANALYST_BAND_HZ as SNR_BAND_HZ
 from quakesnake.waveforms import WaveformError, read_miniseed
 
 logger = logging.getLogger(__name__)
 
-SNR_BAND_HZ = (1.0, 20.0)  # the synthetic truth's visibility band (quakesnake.sources.synthetic)
-SNR_WINDOW_S = 2.0  # signal part of an arrival's SNR: the peak within this long after the onset
-NOISE_WINDOW_S = 5.0  # ... noise part: the RMS of this long before it
+NOISE_WINDOW_S = 5.0  # noise part of an arrival's SNR: the RMS of this long before it
 START_STEP_S = 0.1  # noise windows start on this grid
 ONSET_GUARD_S = 0.5  # the noise part ends this long before the first arrival (label uncertainty)
 
@@ -198,7 +200,11 @@ def arrival_snr(data: np.ndarray, arrivals: dict[str, list[int]], rate: float) -
     after the onset over the 1-20 Hz RMS just before it (for S the P coda counts as noise);
     P on the vertical, S on the better horizontal.
     """
-    views = _arrival_views(_analyst_band(data, rate), arrivals, rate)
+    return _smallest_snr(_arrival_views(_analyst_band(data, rate), arrivals, rate))
+
+
+def _smallest_snr(views) -> float | None:
+    """:func:`arrival_snr` from the arrival views of a trace already band-passed."""
     if not views:
         return None
     ratios = []
@@ -227,7 +233,7 @@ def bury_in_real_noise(data: np.ndarray, arrivals: dict[str, list[int]], noise: 
     """
     band = _analyst_band(data, rate)
     views = _arrival_views(band, arrivals, rate)
-    snr = arrival_snr(data, arrivals, rate) if views else None
+    snr = _smallest_snr(views)
     if snr is None or snr < min_snr * np.sqrt(2.0):
         return None
     first = min(onset for samples in arrivals.values() for onset in samples)

@@ -4,8 +4,7 @@ import os
 from pathlib import Path
 
 from quakesnake.config import validate_config
-from quakesnake import real_noise as _real_noise
-from quakesnake.picking.settings import asks_for_cuda
+from quakesnake.picking.settings import asks_for_cuda, runs_a_model
 from quakesnake import shards as _shards
 
 validate_config(config)  # against the package's schema (quakesnake.config.SCHEMA_PATH)
@@ -23,7 +22,6 @@ SOFTWARE = "../../envs/quakesnake.yaml"
 # velocity model is a file (VELOCITY_MODEL_FILES, read from the rule's input) or inline layers.
 VELOCITY_MODEL_FILES = [config["velocity_model"]] if isinstance(config["velocity_model"], str) else []
 VELOCITY_LAYERS = None if VELOCITY_MODEL_FILES else config["velocity_model"]
-REAL_NOISE_FILES = _real_noise.expand_files(config["training"]["real_noise"]["files"])
 STATION_CORRECTION_FILES = [config["magnitude"]["station_corrections"]] if config["magnitude"]["station_corrections"] else []
 # The twin catalog's events and picks (its stations reach the scenario through the station table).
 TWIN_CATALOG_FILES = (
@@ -88,6 +86,15 @@ def replaced_waveforms(wildcards):
     return changed
 
 
+def real_noise_files(wildcards):
+    """The files of training.real_noise.files (globs expanded): inputs of the dataset jobs, so that
+    editing them rebuilds the datasets. Read here, not at parse time: only `snakemake train`
+    builds those jobs, and every other call need not import the real-noise module."""
+    from quakesnake.real_noise import expand_files
+
+    return expand_files(config["training"]["real_noise"]["files"])
+
+
 def pick_priority(wildcards):
     """Scheduling order of the pick jobs: above every later stage, model pickers above the rest.
 
@@ -96,7 +103,7 @@ def pick_priority(wildcards):
     downstream fill in behind them (longest-processing-time-first). Without it, Snakemake runs a
     fast picker's downstream chain while a model day waits, and the run ends on that model day alone.
     """
-    return 2 if config["pickers"][wildcards.picker]["type"] == "seisbench" else 1
+    return 2 if runs_a_model(config["pickers"][wildcards.picker]) else 1
 
 
 def neighbour_day_picks(wildcards):

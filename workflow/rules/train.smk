@@ -8,7 +8,7 @@ rule training_dataset:
     input:
         waveforms=raw_waveforms,
         picks=f"{REFERENCE_DIR}/picks.csv",
-        real_noise=REAL_NOISE_FILES,
+        real_noise=real_noise_files,
     output:
         metadata="results/training/datasets/{day}/metadata.csv",
         waveforms="results/training/datasets/{day}/waveforms.hdf5",

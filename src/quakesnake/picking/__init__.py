@@ -40,14 +40,25 @@ import os
 # when torch loads; this package never imports torch at import time, and a user's choice wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from quakesnake.picking.models import SHIPPED_WEIGHTS_DIR, load_model, resolve_device, resolve_dtype, weights_identity  # noqa: E402
-from quakesnake.picking.picks import Pick, empty_picks, picks_table  # noqa: E402
-from quakesnake.picking.settings import PickerConfigError, default_batch_size, picker_settings  # noqa: E402
-from quakesnake.picking.shards import pick_day, pick_file, pick_files, raw_station_days  # noqa: E402
-from quakesnake.picking.stream import annotate_stream, pick_stream, picker_model  # noqa: E402
+# Where each public name lives. Loaded on first use (PEP 562), not here: the workflow's rule files
+# read picker settings (quakesnake.picking.settings) on every Snakemake call, dry runs included,
+# and should not pay for the window pipeline, SciPy and ObsPy that the pick jobs import.
+_PUBLIC = {
+    "SHIPPED_WEIGHTS_DIR": "models", "load_model": "models", "resolve_device": "models",
+    "resolve_dtype": "models", "weights_identity": "models",
+    "Pick": "picks", "empty_picks": "picks", "picks_table": "picks",
+    "PickerConfigError": "settings", "default_batch_size": "settings", "picker_settings": "settings",
+    "pick_day": "shards", "pick_file": "shards", "pick_files": "shards", "raw_station_days": "shards",
+    "annotate_stream": "stream", "pick_stream": "stream", "picker_model": "stream",
+}
+__all__ = sorted(_PUBLIC)
 
-__all__ = [
-    "Pick", "PickerConfigError", "SHIPPED_WEIGHTS_DIR", "annotate_stream", "default_batch_size", "empty_picks",
-    "load_model", "pick_day", "pick_file", "pick_files", "pick_stream", "picker_model", "picker_settings", "picks_table",
-    "raw_station_days", "resolve_device", "resolve_dtype", "weights_identity",
-]
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -44,12 +44,23 @@ def picker_settings(picker_cfg: dict) -> dict:
     return settings
 
 
+def _single_pickers(picker_cfg: dict) -> list[dict]:
+    """The picker itself, or a consensus picker's members (recursively): the pickers that run."""
+    if picker_cfg.get("type") == "consensus":
+        return [single for member in picker_cfg.get("members", []) for single in _single_pickers(member)]
+    return [picker_cfg]
+
+
+def runs_a_model(picker_cfg: dict) -> bool:
+    """Whether a picker, or a member of a consensus picker, is a SeisBench model."""
+    return any(single.get("type") == "seisbench" for single in _single_pickers(picker_cfg))
+
+
 def asks_for_cuda(picker_cfg: dict) -> bool:
     """Whether a picker, or a member of a consensus picker, names a CUDA device (``auto`` does
     not): the pick job's ``gpu`` resource."""
-    if picker_cfg.get("type") == "consensus":
-        return any(asks_for_cuda(member) for member in picker_cfg.get("members", []))
-    return picker_cfg.get("type") == "seisbench" and str(picker_cfg.get("device", "auto")).startswith("cuda")
+    return any(single.get("type") == "seisbench" and str(single.get("device", "auto")).startswith("cuda")
+               for single in _single_pickers(picker_cfg))
 
 
 def default_batch_size(device) -> int:
