@@ -42,6 +42,8 @@ import yaml
 
 from common import ROOT, machine, markdown_table, update_readme
 
+from quakesnake.runner import JOB_DONE_PATTERN
+
 
 # measure one child process: wall time, CPU time and peak RSS (ru_maxrss is in KiB on Linux)
 MEASURE = r"""
@@ -144,14 +146,11 @@ def du(path: Path) -> int:
     return total
 
 
-JOB_DONE = re.compile(r"rule (\w+) \(.*\) done after ([0-9.]+) s; CPU of the job's process ([0-9.]+) s")
-
-
 def job_costs(logs: Path) -> dict[str, list[tuple[float, float]]]:
     """(wall, CPU) of every job of a run by rule, from the closing line each job logs (quakesnake.runner)."""
     costs = {}
     for log in logs.rglob("*.log"):
-        for match in JOB_DONE.finditer(log.read_text(errors="replace")):
+        for match in JOB_DONE_PATTERN.finditer(log.read_text(errors="replace")):
             costs.setdefault(match.group(1), []).append((float(match.group(2)), float(match.group(3))))
     if "pick" not in costs:
         raise SystemExit(f"{logs}: no pick job's closing line found (quakesnake.runner logs one per job)")

@@ -203,3 +203,18 @@ def test_every_anticipated_error_shares_one_base_the_cli_and_the_rule_runner_han
     with pytest.raises(KeyError):  # a bug, not an anticipated failure: the traceback reaches the user
         with logged(job):
             raise KeyError("time")
+
+
+def test_a_job_logs_its_own_cost_in_a_line_the_benchmarks_read_back(tmp_path):
+    from types import SimpleNamespace
+
+    from quakesnake.runner import JOB_DONE_PATTERN, logged
+
+    log = tmp_path / "rule.log"
+    job = SimpleNamespace(log=[str(log)], rule="pick", wildcards={"picker": "phasenet", "day": "2024-01-01"})
+    with logged(job):
+        sum(i * i for i in range(200_000))  # some CPU time to account for
+    match = JOB_DONE_PATTERN.search(log.read_text())
+    assert match and match.group(1) == "pick"
+    wall_s, cpu_s = float(match.group(2)), float(match.group(3))
+    assert wall_s >= 0 and cpu_s > 0  # the CPU includes this interpreter's start and imports

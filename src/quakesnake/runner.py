@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import logging
+import re
 import resource
 import sys
 import time
 from contextlib import contextmanager
 
 from quakesnake.errors import QuakesnakeError
+
+# Each job's closing line, and how to read it back (benchmarks/dag_scale.py sums a run's jobs).
+JOB_DONE = "rule %s (%s) done after %.1f s; CPU of the job's process %.1f s (its imports included)"
+JOB_DONE_PATTERN = re.compile(r"rule (\w+) \(.*\) done after ([0-9.]+) s; CPU of the job's process ([0-9.]+) s")
 
 
 @contextmanager
@@ -38,5 +43,5 @@ def logged(snakemake):
     # The job's own account of its cost, every thread included: Snakemake's benchmark files sample
     # CPU time every 30 s after a job's first 30 s, so they miss up to 30 s of a long job's CPU.
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    logging.getLogger("quakesnake").info("rule %s (%s) done after %.1f s; CPU of the job's process %.1f s (its imports included)",
-                                         snakemake.rule, job, time.perf_counter() - started, usage.ru_utime + usage.ru_stime)
+    logging.getLogger("quakesnake").info(JOB_DONE, snakemake.rule, job, time.perf_counter() - started,
+                                         usage.ru_utime + usage.ru_stime)
