@@ -20,6 +20,7 @@ wildcard_constraints:
     sta=r"[A-Z0-9]{1,5}",
     picker=r"[a-z0-9][a-z0-9_-]*",
     associator=r"[a-z0-9][a-z0-9_-]*",
+    round=r"[1-9][0-9]*",
 
 include: "workflow/rules/download.smk"
 include: "workflow/rules/pick.smk"
@@ -27,6 +28,7 @@ include: "workflow/rules/associate.smk"
 include: "workflow/rules/magnitude.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/adapt.smk"
 
 
 rule all:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import obspy
+import obspy.clients.filesystem.sds
+import pandas as pd
 import pytest
 import yaml
 from mock_fdsn import make_inventory, make_stream
@@ -143,3 +145,47 @@ def test_workflow_downloads_from_the_archive(archive, tmp_path):
     assert status["AAA"] == "ok" and status["EMPTY"] == "no_data"
     assert (workdir / f"results/waveforms/{DAY}/SL.EMPTY.mseed").stat().st_size == 0
     assert len(obspy.read(str(workdir / f"results/waveforms/{DAY}/OX.AAA.mseed"))) == 3
+
+
+def test_loose_files_become_an_archive_the_sds_source_reads(tmp_path):
+    """`quakesnake sds-archive`: files cut across midnight land in day files, a second filing of
+    the same data changes nothing, and the StationXML it writes lets the sds source read them."""
+    from quakesnake.cli import main
+
+    inventory = make_inventory(STATIONS[:1])
+    stream = make_stream(inventory, "2024-03-19T22:00:00", "2024-03-20T02:00:00", sampling_rate=10.0)
+    loose = tmp_path / "loose.mseed"
+    stream.write(str(loose), format="MSEED")
+    table = tmp_path / "stations.csv"
+    pd.DataFrame(STATIONS[:1]).drop(columns=["channels"], errors="ignore").to_csv(table, index=False)
+    root, stationxml = tmp_path / "sds", tmp_path / "inventory.xml"
+    for _ in range(2):
+        assert main(["sds-archive", str(loose), "--root", str(root), "--stations", str(table),
+                     "--inventory", str(stationxml)]) == 0
+    day_files = sorted(p.name for p in root.rglob("*.D.2024.*"))
+    assert len(day_files) == 2 * len(stream) and {name[-3:] for name in day_files} == {"079", "080"}
+    back = obspy.clients.filesystem.sds.Client(str(root)).get_waveforms("OX", "AAA", "*", "HH?", UTCDateTime("2024-03-19"),
+                                                                          UTCDateTime("2024-03-21"))
+    back.merge()
+    for trace in stream:
+        copy = back.select(id=trace.id)[0]
+        assert copy.stats.starttime == trace.stats.starttime and (copy.data == trace.data).all()
+    written = obspy.read_inventory(str(stationxml))
+    assert sorted(c.code for c in written.select(station="AAA")[0][0]) == sorted(tr.stats.channel for tr in stream)
+    day = sds.read_station_day(source(root, stationxml), STATIONS[0], "2024-03-20", 60.0)
+    assert day.status == "ok" and len(day.stream) == len(stream)
+
+
+def test_filing_data_of_a_station_the_table_lacks_is_a_clear_error(tmp_path, capsys):
+    from quakesnake.cli import main
+
+    inventory = make_inventory(STATIONS[:1])
+    loose = tmp_path / "loose.mseed"
+    make_stream(inventory, "2024-03-20T00:00:00", "2024-03-20T01:00:00").write(str(loose), format="MSEED")
+    other = tmp_path / "stations.csv"
+    pd.DataFrame([STATIONS[3]]).to_csv(other, index=False)
+    assert main(["sds-archive", str(loose), "--root", str(tmp_path / "sds"), "--stations", str(other),
+                 "--inventory", str(tmp_path / "inv.xml")]) == 2
+    assert "OX.AAA is not in the station table" in capsys.readouterr().err
+    assert main(["sds-archive", str(tmp_path / "missing.mseed"), "--root", str(tmp_path / "sds")]) == 2
+    assert "no such file" in capsys.readouterr().err

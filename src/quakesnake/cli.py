@@ -373,4 +373,42 @@ def _class_of_saved_model(path: Path) -> str:
     )
 
 
-_SUBCOMMANDS = [_add_evaluate, _add_replay, _add_eval_picker]
+# --------------------------------------------------------------------------- sds-archive
+
+def _add_sds_archive(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sds-archive", help="file loose miniSEED files into an SDS archive (the sds source's layout)",
+        description="Write miniSEED files (any cut) into an SDS archive, one file per channel and UTC day, merged "
+                    "with what the archive holds; with --stations, also write StationXML of its channels "
+                    "(coordinates from the table, no responses: enough to pick and associate, not for magnitudes).",
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="miniSEED files")
+    parser.add_argument("--root", required=True, type=Path, metavar="DIR", help="SDS archive root (source.sds_root)")
+    parser.add_argument("--stations", type=Path, metavar="CSV", help="station table: network, station, latitude, longitude[, elevation_m]")
+    parser.add_argument("--inventory", type=Path, metavar="FILE", help="StationXML to write (source.inventory); needs --stations")
+    parser.set_defaults(handler=run_sds_archive)
+
+
+def run_sds_archive(args: argparse.Namespace) -> int:
+    from quakesnake import tabular
+    from quakesnake.sources.sds import archive_files, inventory_of_archive
+
+    if (args.stations is None) != (args.inventory is None):
+        raise UsageError("give --stations and --inventory together")
+    missing = [str(path) for path in args.files if not path.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    written = archive_files(args.files, args.root)
+    print(f"{len(written)} day file(s) in {args.root}")
+    if args.inventory is not None:
+        inventory = inventory_of_archive(args.root, tabular.read_stations(args.stations))
+        tabular.atomic_write(args.inventory, lambda tmp: inventory.write(str(tmp), format="STATIONXML"))
+        print(f"{sum(len(s.channels) for n in inventory for s in n)} channel(s) in {args.inventory}")
+    return 0
+
+
+_SUBCOMMANDS = [_add_evaluate, _add_replay, _add_eval_picker, _add_sds_archive]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

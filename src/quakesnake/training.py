@@ -42,6 +42,7 @@ COMPONENTS = "ZNE"
 ALTERNATIVE_COMPONENTS = {"N": "1", "E": "2"}
 PRIMARY_COLUMNS = {"P": "trace_p_arrival_sample", "S": "trace_s_arrival_sample"}
 MAX_EXTRA_ARRIVALS = 4  # per phase: further arrivals (other events) inside one trace
+FALSE_PICK_COLUMN = "trace_false_pick_sample"  # a noise trace cut around a false pick: its sample
 SPLITS = ("train", "dev", "test")
 
 # Every key and default: the schema's training section.
@@ -117,12 +118,24 @@ def label_columns() -> dict[str, str]:
 
 
 def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict, rng: np.random.Generator,
-                       day_start: pd.Timestamp | None = None) -> list[tuple[dict, np.ndarray]]:
+                       day_start: pd.Timestamp | None = None, avoid_times=(), false_pick_times=(),
+                       false_pick_traces: int = 0, max_noise_fraction: float | None = None) -> list[tuple[dict, np.ndarray]]:
     """(metadata, data) of the event traces and noise traces of one station-day.
 
     ``picks`` are the reference picks of this station (event_id, phase, time). Only events whose
     first arrival falls in ``[day_start, day_start + 1 day)`` are cut (the margin around a shard
     belongs to the neighbouring day's shard, so nothing is written twice).
+
+    ``avoid_times`` (picks that are neither labels nor noise) and ``false_pick_times`` (picks
+    taken for false alarms) keep the noise traces away as the reference picks do. Up to
+    ``false_pick_traces`` further noise traces are cut around false picks clear of every other
+    pick, each with the false pick's sample in ``trace_false_pick_sample`` (training windows are
+    cropped around it, so the network sees the stretch it picked wrongly).
+
+    ``max_noise_fraction`` caps the noise traces (of both kinds, false-pick ones first) at that
+    share of the station-day's traces, on average: a fine-tune on far more noise than events teaches a model
+    to pick nothing (seen in adapt's rounds on the Colombian hour: a round whose traces were 85 %
+    noise left the next round's model without one event).
     """
     if not len(stream):
         return []
@@ -154,10 +167,36 @@ def station_day_traces(stream: obspy.Stream, picks: pd.DataFrame, settings: dict
                      "trace_start_time": str(start_utc), **columns}, data))
 
     clearance = pd.Timedelta(seconds=settings["noise_clearance_s"])
-    pick_times = picks["time"].sort_values().to_numpy()
+    kept_times = np.sort(np.concatenate([picks["time"].to_numpy("datetime64[ns]"),
+                                         np.asarray(avoid_times, dtype="datetime64[ns]")]))
+    false_times = np.sort(np.asarray(false_pick_times, dtype="datetime64[ns]"))
+    pick_times = np.sort(np.concatenate([kept_times, false_times]))
+    n_events = len(out)
+    noise_budget = false_pick_traces + settings["noise_traces_per_station_day"]
+    if max_noise_fraction is not None:
+        # rounded at random, so that station-days of one or two events keep the share on average
+        expected = n_events * max_noise_fraction / (1.0 - max_noise_fraction)
+        noise_budget = min(noise_budget, int(expected) + int(rng.uniform() < expected - int(expected)))
+    inside_day = false_times[(false_times >= np.datetime64(day_start)) & (false_times < np.datetime64(day_end))]
+    for false_time in (rng.permutation(inside_day)[:min(false_pick_traces, noise_budget)]
+                       if false_pick_traces and len(inside_day) else []):
+        start = pd.Timestamp(false_time) - pd.Timedelta(seconds=float(rng.uniform(lead_min, lead_max)))
+        start_utc = tabular.to_utcdatetime(start)
+        end = start + pd.Timedelta(seconds=npts / rate)
+        lo, hi = np.searchsorted(kept_times, [np.datetime64(start - clearance), np.datetime64(end + clearance)])
+        if hi > lo or start_utc < data_start or start_utc + npts / rate > data_end:
+            continue
+        data = component_data(stream, start_utc, npts)
+        if not np.any(data):
+            continue
+        columns = _arrival_columns(picks.iloc[:0], start, npts, rate, None)
+        sample = int(round((pd.Timestamp(false_time) - start).total_seconds() * rate))
+        out.append(({"source_id": "", "trace_category": "noise", "trace_start_time": str(start_utc), **columns,
+                     FALSE_PICK_COLUMN: sample}, data))
     noise_written, attempts = 0, 0
+    noise_wanted = min(settings["noise_traces_per_station_day"], noise_budget - (len(out) - n_events))
     span_s = (min(data_end, day_end_utc) - max(data_start, day_start_utc)) - npts / rate
-    while noise_written < settings["noise_traces_per_station_day"] and attempts < 50 and span_s > 0:
+    while noise_written < noise_wanted and attempts < 50 and span_s > 0:
         attempts += 1
         start_utc = max(data_start, day_start_utc) + float(rng.uniform(0, span_s))
         start = pd.Timestamp(tabular.to_datetime64(start_utc))
@@ -184,13 +223,25 @@ def _labelled_arrivals(metadata: dict) -> dict[str, list[int]]:
     return arrivals
 
 
-SYNTHETIC_NOISE = {"trace_noise_source": "synthetic", "trace_noise_file": "", "trace_noise_station": "",
-                   "trace_noise_start_time": "", "trace_real_noise_scale": np.nan}
+# The noise columns of a trace whose noise is the station-day's own (its source named by build_dataset).
+RECORDED_NOISE = {"trace_noise_file": "", "trace_noise_station": "", "trace_noise_start_time": "",
+                  "trace_real_noise_scale": np.nan}
+
+
+def _times_by_station(picks) -> dict[str, np.ndarray]:
+    """Pick times (datetime64[ns]) by station of a picks table or its path; {} for None."""
+    if picks is None:
+        return {}
+    if not isinstance(picks, pd.DataFrame):
+        picks = tabular.read_table(picks, ["station", "time"])
+    return {station: group["time"].to_numpy("datetime64[ns]") for station, group in picks.groupby("station")}
 
 
 def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict | None = None,
                   day: str | None = None, preprocess: dict | None = None, margin_s: float = 0.0,
-                  real_noise_files: list | None = None) -> dict:
+                  real_noise_files: list | None = None, recorded_noise: str = "synthetic",
+                  avoid_picks=None, false_picks=None, false_pick_traces_per_station_day: int = 0,
+                  max_noise_fraction: float | None = None) -> dict:
     """Write a SeisBench dataset of the traces around ``reference_picks`` in ``waveform_files``.
 
     ``reference_picks`` is a picks table (or its path) in the shared layout (event_id, station,
@@ -206,6 +257,13 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
     dataset's). Every trace's metadata says where its noise came from: ``trace_noise_source``
     (``synthetic``, ``real``, ``synthetic+real``), ``trace_noise_file``, ``trace_noise_station``,
     ``trace_noise_start_time`` and ``trace_real_noise_scale`` (real noise std / synthetic noise std).
+    ``recorded_noise`` names the noise of the station-days themselves: ``synthetic`` for the
+    synthetic scenario, ``recorded`` for real recordings.
+
+    ``avoid_picks`` and ``false_picks`` (tables or paths with station, time; ``snakemake adapt``
+    passes its rounds' picks) are kept away from noise traces, and
+    ``false_pick_traces_per_station_day`` noise traces are cut around false picks, with noise at
+    most ``max_noise_fraction`` of each station-day's traces (:func:`station_day_traces`).
     """
     import seisbench.data as sbd
 
@@ -225,6 +283,7 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
     picks["phase"] = tabular.phase_letters(picks["phase"])
     picks = picks[picks["phase"].isin(list(PRIMARY_COLUMNS))]
     by_station = dict(tuple(picks.groupby("station")))
+    avoid_by_station, false_by_station = (_times_by_station(table) for table in (avoid_picks, false_picks))
     day_start = pd.Timestamp(day) if day else None
     split_cfg = settings["split"]
     # Real stations are split as a whole (their windows overlap): dev and test noise is unseen.
@@ -235,8 +294,8 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {"earthquake": 0, "noise": 0, **{split: 0 for split in SPLITS}, "station_days": 0,
-              "noise_source": {"synthetic": 0, "real": 0, "synthetic+real": 0}}
+    counts = {"earthquake": 0, "noise": 0, "false_pick": 0, **{split: 0 for split in SPLITS}, "station_days": 0,
+              "noise_source": {recorded_noise: 0, "real": 0, f"{recorded_noise}+real": 0}}
     tmp_meta, tmp_wave = out_dir / "metadata.csv.part", out_dir / "waveforms.hdf5.part"
     with sbd.WaveformDataWriter(tmp_meta, tmp_wave) as writer:
         writer.data_format = {"dimension_order": "CW", "component_order": COMPONENTS,
@@ -267,12 +326,15 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
             mixing_rng = np.random.default_rng([settings["seed"], path_hash, 1])
             rate = stream[0].stats.sampling_rate
             counts["station_days"] += 1
-            for metadata, data in station_day_traces(stream, station_picks, settings, rng, day_start):
+            traces = station_day_traces(stream, station_picks, settings, rng, day_start,
+                                        avoid_by_station.get(station, ()), false_by_station.get(station, ()),
+                                        false_pick_traces_per_station_day, max_noise_fraction)
+            for metadata, data in traces:
                 split = (event_split(metadata["source_id"], settings["seed"], split_cfg["dev"], split_cfg["test"])
                          if metadata["source_id"]
                          else event_split(f"noise:{path.name}:{metadata['trace_start_time']}", settings["seed"],
                                           split_cfg["dev"], split_cfg["test"]))
-                metadata.update(SYNTHETIC_NOISE)
+                metadata = {FALSE_PICK_COLUMN: np.nan, **metadata, **RECORDED_NOISE, "trace_noise_source": recorded_noise}
                 if (recordings and metadata["trace_category"] == "earthquake"
                         and mixing_rng.uniform() < real_cfg["arrivals_in_real_noise_fraction"]):
                     recording = noise_pools[split][int(mixing_rng.integers(len(noise_pools[split])))]
@@ -282,7 +344,7 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
                                                real_cfg["min_snr"], mixing_rng)
                     if mixed is not None:
                         data, scale = mixed
-                        metadata.update({"trace_noise_source": "synthetic+real", "trace_noise_file": noise_file_label(recording),
+                        metadata.update({"trace_noise_source": f"{recorded_noise}+real", "trace_noise_file": noise_file_label(recording),
                                          "trace_noise_station": recording.station_id,
                                          "trace_noise_start_time": str(noise_start), "trace_real_noise_scale": scale})
                 metadata.update({
@@ -292,6 +354,7 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
                 })
                 writer.add_trace(metadata, data)
                 counts[metadata["trace_category"]] += 1
+                counts["false_pick"] += int(not pd.isna(metadata[FALSE_PICK_COLUMN]))
                 counts[split] += 1
                 counts["noise_source"][metadata["trace_noise_source"]] += 1
         for recording in recordings:
@@ -376,7 +439,9 @@ def _augmentations(model, settings: dict, train: bool) -> list:
     steps += [
         # A window twice the model's length around one arrival, then a random crop of the model's
         # length: the arrival lands anywhere in the window, not always at the same sample.
-        sbg.WindowAroundSample(primary, samples_before=n, windowlen=2 * n, selection="random", strategy="pad"),
+        # (a noise trace cut around a false pick: around that pick)
+        sbg.WindowAroundSample(primary + [FALSE_PICK_COLUMN], samples_before=n, windowlen=2 * n,
+                               selection="random", strategy="pad"),
         sbg.RandomWindow(windowlen=n, strategy="pad"),
     ]
     if train:
@@ -470,11 +535,26 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _loader(generator, batch_size: int, shuffle: bool, seed: int, pin_memory: bool = False):
+def _loader(generator, batch_size: int, shuffle: bool, seed: int, pin_memory: bool = False, weights=None):
+    """Batches of ``generator``; with ``weights`` (one per trace) drawn with replacement by them."""
     import torch
 
-    return torch.utils.data.DataLoader(generator, batch_size=batch_size, shuffle=shuffle, num_workers=0,
+    sampler = None
+    if weights is not None:
+        sampler = torch.utils.data.WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(weights),
+                                                         replacement=True, generator=torch.Generator().manual_seed(seed))
+    return torch.utils.data.DataLoader(generator, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                                       sampler=sampler, num_workers=0,
                                        generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory)
+
+
+def _replay_weights(train_sizes: list[int], replay_fraction: float | None):
+    """Per-trace sampling weights giving the replay (the last of two sources) ``replay_fraction``
+    of the draws; None (plain shuffling) without a replay, a fraction, or traces on both sides."""
+    if replay_fraction is None or len(train_sizes) != 2 or not all(train_sizes):
+        return None
+    own, replay = train_sizes
+    return np.concatenate([np.full(own, (1.0 - replay_fraction) / own), np.full(replay, replay_fraction / replay)])
 
 
 def _training_device(name: str):
@@ -531,11 +611,17 @@ def pick_scores(model, loader, threshold: float, tolerances_s=(0.1, 0.5), seed: 
     return {phase: scores_by_tolerance(groups[phase], tolerances_s, phase) for phase in PRIMARY_COLUMNS}
 
 
-def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads: int | None = None) -> dict:
+def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads: int | None = None,
+          replay_dirs: list | None = None, replay_fraction: float | None = None) -> dict:
     """Train (or fine-tune) a picker; write weights, history, curve and scores into ``out_dir``.
 
     Files: ``model.json`` + ``model.pt`` (``WaveformModel.save``; load with the picker setting
     ``weights: <out_dir>/model``), ``history.csv``, ``training_curve.png``, ``metrics.json``.
+
+    ``replay_dirs`` are further datasets (e.g. the ones the model was trained on) whose splits join
+    those of ``dataset_dirs``; with ``replay_fraction``, training batches draw that share of their
+    traces from the replay's train split and the rest from the others' (with replacement), so a
+    small new dataset is neither drowned by the replay nor overfit alone.
     """
     import seisbench.generate as sbg
     import torch
@@ -544,21 +630,30 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
     if num_threads:
         torch.set_num_threads(int(num_threads))
     _seed_everything(settings["seed"])
-    data = load_datasets(dataset_dirs)
+    sources = [load_datasets(dataset_dirs)] + ([load_datasets(replay_dirs)] if replay_dirs else [])
     model = build_model(settings)
     device = _training_device(settings["device"])
     model.to(device=device, dtype=torch.float32)
     logger.info("training on %s", device)
 
-    generators = {}
+    generators, train_sizes = {}, []
     for split in SPLITS:
-        subset = getattr(data, split)()
+        parts = [getattr(source, split)() for source in sources]
+        if split == "train":
+            train_sizes = [len(part) for part in parts]
+        parts = [part for part in parts if len(part)]
+        subset = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0]) if parts else []
+        if len(subset) == 0 and split == "test":
+            # scarce data (an hour of a network in snakemake adapt): the dev split still stops training
+            logger.warning("the test split is empty: no test scores")
+            continue
         if len(subset) == 0:
             raise TrainingError(f"the {split} split is empty: add data or change training.split")
         generators[split] = sbg.GenericGenerator(subset)
         generators[split].add_augmentations(_augmentations(model, settings, train=split == "train"))
     batch_size = settings["batch_size"]
-    loaders = {split: _loader(gen, batch_size, split == "train", settings["seed"], pin_memory=device.type == "cuda")
+    loaders = {split: _loader(gen, batch_size, split == "train", settings["seed"], pin_memory=device.type == "cuda",
+                              weights=_replay_weights(train_sizes, replay_fraction) if split == "train" else None)
                for split, gen in generators.items()}
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
     max_batches = settings["max_train_batches_per_epoch"]
@@ -568,9 +663,13 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
     history = []
     best = {"dev_loss": float("inf"), "epoch": -1, "state": None}
     initial_dev = _mean_loss(model, loaders["dev"], settings["seed"])
+    if settings["init_weights"]:
+        # a fine-tune that no epoch improves on the dev split keeps the weights it started from
+        best = {"dev_loss": initial_dev, "epoch": 0,
+                "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
     history.append({"epoch": 0, "train_loss": np.nan, "dev_loss": initial_dev, "seconds": 0.0})
     logger.info("epoch 0: dev loss %.5f (%d train / %d dev / %d test traces)", initial_dev,
-                len(generators["train"]), len(generators["dev"]), len(generators["test"]))
+                len(generators["train"]), len(generators["dev"]), len(generators.get("test", ())))
     for epoch in range(1, settings["epochs"] + 1):
         started = time.perf_counter()
         np.random.seed(settings["seed"] + epoch)
@@ -602,14 +701,14 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
     pd.DataFrame(history).to_csv(out_dir / "history.csv", index=False)
     plot_history(history, out_dir / "training_curve.png")
     scores = {split: pick_scores(model, loaders[split], settings["threshold"], seed=settings["seed"])
-              for split in ("dev", "test")}
+              if split in loaders else None for split in ("dev", "test")}
     docstring = (f"quakesnake-trained {type(model).__name__}; datasets: {len(dataset_dirs)}; "
                  f"best epoch {best['epoch']} (dev loss {best['dev_loss']:.5f}); settings: "
                  f"{json.dumps(settings, default=str)}")
     model.to("cpu").save(out_dir / "model", weights_docstring=docstring)
     metrics = {"model": type(model).__name__, "best_epoch": best["epoch"], "best_dev_loss": best["dev_loss"],
                "initial_dev_loss": initial_dev, "epochs_run": len(history) - 1,
-               "traces": {split: len(gen) for split, gen in generators.items()}, "scores": scores,
+               "traces": {split: len(generators[split]) if split in generators else 0 for split in SPLITS}, "scores": scores,
                "threshold": settings["threshold"]}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float) + "\n")
     return metrics

@@ -6,6 +6,7 @@ from pathlib import Path
 from quakesnake.config import validate_config
 from quakesnake.picking.settings import asks_for_cuda, runs_a_model
 from quakesnake import shards as _shards
+from quakesnake.adapt import adapt_settings, model_base, round_picker_name, round_pickers
 
 validate_config(config)  # against the package's schema (quakesnake.config.SCHEMA_PATH)
 
@@ -13,7 +14,18 @@ DAYS = _shards.day_range(config["days"]["start"], config["days"]["end"])
 STATIONS = _shards.station_table(config)
 PICKERS = list(config["pickers"])
 ASSOCIATORS = list(config["associators"])
+# The pickers the pick stage knows: the configured ones (PICKERS, which every result covers) and
+# the rounds' pickers of `snakemake adapt` (quakesnake.adapt), which only its targets ask for.
+PICKER_ENTRIES = {**config["pickers"], **round_pickers(config["adapt"], config["pickers"])}
+# `snakemake adapt`'s settings (workflow/rules/adapt.smk)
+ADAPT = adapt_settings(config["adapt"])
+ADAPT_ASSOCIATOR = ADAPT["associator"] or ASSOCIATORS[0]
+if ADAPT_ASSOCIATOR not in config["associators"]:
+    raise ValueError(f"adapt.associator {ADAPT_ASSOCIATOR!r} is none of the associators ({', '.join(ASSOCIATORS)})")
+ADAPT_ROUNDS = list(range(1, ADAPT["rounds"] + 1))
 REFERENCE_DIR = config["reference"] or "results/truth"
+# What the noise of the workflow's own station-days is, for the training datasets' provenance.
+RECORDED_NOISE = "synthetic" if config["source"]["type"] == "synthetic" else "recorded"
 # Every rule's software, for `--sdm conda` (the default runs in the current environment, as the
 # README installs it); relative to the rule files. The same packages and pins as pyproject.toml.
 SOFTWARE = "../../envs/quakesnake.yaml"
@@ -103,7 +115,7 @@ def pick_priority(wildcards):
     downstream fill in behind them (longest-processing-time-first). Without it, Snakemake runs a
     fast picker's downstream chain while a model day waits, and the run ends on that model day alone.
     """
-    return 2 if runs_a_model(config["pickers"][wildcards.picker]) else 1
+    return 2 if runs_a_model(PICKER_ENTRIES[wildcards.picker]) else 1
 
 
 def neighbour_day_picks(wildcards):
@@ -135,3 +147,15 @@ def final_targets():
     targets.append("results/evaluation/summary.csv")
     targets.append("results/status/shards.csv")
     return targets
+
+
+def previous_model_files(round_number):
+    """The weights a round picks with and fine-tunes, where an earlier round trains them."""
+    base = model_base(round_number - 1)
+    return [f"{base}.json", f"{base}.pt"] if round_number > 1 else []
+
+
+def adapt_round_weights(wildcards):
+    """The pick stage's weights inputs: those of a round's picker (none for other pickers)."""
+    rounds = {round_picker_name(r): r for r in ADAPT_ROUNDS}
+    return previous_model_files(rounds[wildcards.picker]) if wildcards.picker in rounds else []

@@ -8,20 +8,22 @@ rule pick:
         # the day's status table (the raw files lie beside it) and any raw file replaced since
         waveform_status="results/waveforms/{day}/status.csv",
         replaced=replaced_waveforms,
+        # a round of `snakemake adapt` picks with the weights the previous round trained
+        weights=adapt_round_weights,
     output:
         # the day's picks first: association asks for them (see the note in download.smk)
         picks="results/picks/{picker}/{day}.parquet",
         status="results/picks/{picker}/{day}.status.csv",
         stations=expand("results/picks/{{picker}}/{{day}}/{code}.parquet", code=SHARD_CODES),
     params:
-        picker=lambda wildcards: config["pickers"][wildcards.picker],
+        picker=lambda wildcards: PICKER_ENTRIES[wildcards.picker],
         preprocess=config["preprocess"],
         margin_s=config["source"]["margin_s"],
         cache_dir=lambda wildcards: f"results/cache/picks/{wildcards.picker}/{wildcards.day}",
     threads: 1  # a job per core packs a workstation best; a GPU node's profile gives it 8
     priority: pick_priority
     resources:
-        gpu=lambda wildcards: int(asks_for_cuda(config["pickers"][wildcards.picker])),
+        gpu=lambda wildcards: int(asks_for_cuda(PICKER_ENTRIES[wildcards.picker])),
     log:
         "logs/pick/{picker}/{day}.log",
     benchmark:

@@ -16,6 +16,7 @@ rule training_dataset:
         training=config["training"],
         preprocess=config["preprocess"],
         margin_s=config["source"]["margin_s"],
+        recorded_noise=RECORDED_NOISE,
     log:
         "logs/training_dataset/{day}.log",
     conda:

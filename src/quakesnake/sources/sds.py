@@ -17,6 +17,7 @@ import pandas as pd
 from obspy import Inventory, Stream, UTCDateTime
 from obspy.clients.filesystem.sds import Client
 
+from quakesnake.tabular import atomic_write
 from quakesnake.sources.fdsn import (
     DAY_S, SourceError, StationDay, domain_parameters, stations_of_inventory, time_window, usable_codes,
 )
@@ -119,3 +120,80 @@ def station_table(source: dict, days: list[str]) -> pd.DataFrame:
                           f"(networks {source['networks']}, stations {source['stations']}, "
                           f"channels {source['channels']}, domain {source['domain']}, days {days[0]}..{days[-1]})")
     return stations
+
+
+# --------------------------------------------------------------------------------------------
+# Building an archive from loose files
+
+
+def sds_path(root, trace_id: str, day: UTCDateTime) -> Path:
+    """The SDS day file of ``trace_id`` (NET.STA.LOC.CHA) on ``day``."""
+    net, sta, loc, cha = trace_id.split(".")
+    year, doy = day.year, day.julday
+    return Path(root) / f"{year}" / net / sta / f"{cha}.D" / f"{net}.{sta}.{loc}.{cha}.D.{year}.{doy:03d}"
+
+
+def archive_files(files: list, root) -> list[Path]:
+    """Write miniSEED ``files`` (any cut: hours, days, several channels per file) into an SDS
+    archive under ``root``, one file per channel and UTC day, merged with what the archive
+    holds. ObsPy reads SDS archives but writes none, hence this. Returns the day files written.
+
+    Overlapping copies of the same samples merge; conflicting samples keep the archive's
+    (``Stream.merge(method=1)`` would interpolate, ``method=0`` masks: neither changes data).
+    """
+    streams: dict[tuple[str, str], Stream] = {}
+    for path in map(Path, files):
+        try:
+            stream = obspy.read(str(path), format="MSEED")
+        except Exception as exc:  # ObsPy raises many kinds on bad files; the user needs file and reason
+            raise SourceError(f"{path}: cannot read as miniSEED ({exc})") from exc
+        for trace in stream:
+            day = UTCDateTime(trace.stats.starttime.date)
+            while day < trace.stats.endtime:
+                piece = trace.slice(day, day + DAY_S - trace.stats.delta / 2, nearest_sample=False)
+                if piece.stats.npts:
+                    streams.setdefault((trace.id, str(day.date)), Stream()).append(piece)
+                day += DAY_S
+    written = []
+    for (trace_id, day), stream in sorted(streams.items()):
+        target = sds_path(root, trace_id, UTCDateTime(day))
+        if target.exists():
+            stream = obspy.read(str(target), format="MSEED") + stream
+        stream.merge(method=0, fill_value=None)
+        stream = stream.split()  # gaps stay gaps (miniSEED holds no masked samples)
+        atomic_write(target, lambda tmp, s=stream: s.write(str(tmp), format="MSEED"))
+        written.append(target)
+    return written
+
+
+def inventory_of_archive(root, stations: pd.DataFrame) -> Inventory:
+    """StationXML of every channel in the SDS archive ``root``, with the coordinates of the
+    ``stations`` table (network, station, latitude, longitude[, elevation_m]) and no response:
+    enough for picking and association (``source.inventory`` of an sds run), not for magnitudes,
+    which need the instrument response."""
+    from obspy.core.inventory import Channel, Network, Station
+
+    coordinates = {(str(r["network"]), str(r["station"])): r for r in stations.to_dict("records")}
+    channels: dict[tuple[str, str], dict[tuple[str, str], tuple[float, UTCDateTime, UTCDateTime]]] = {}
+    for day_file in sorted(Path(root).glob("*/*/*/*.D/*")):
+        for trace in obspy.read(str(day_file), format="MSEED", headonly=True):
+            stats = trace.stats
+            key = (stats.network, stats.station)
+            if key not in coordinates:
+                raise SourceError(f"{day_file}: station {stats.network}.{stats.station} is not in the station table")
+            rate, start, end = channels.setdefault(key, {}).get(
+                (stats.location, stats.channel), (stats.sampling_rate, stats.starttime, stats.endtime))
+            channels[key][(stats.location, stats.channel)] = (rate, min(start, stats.starttime), max(end, stats.endtime))
+    if not channels:
+        raise SourceError(f"{root}: no SDS day files (YEAR/NET/STA/CHA.D/NET.STA.LOC.CHA.D.YEAR.DOY)")
+    networks: dict[str, Network] = {}
+    for (net, sta), by_channel in sorted(channels.items()):
+        row = coordinates[(net, sta)]
+        lat, lon, elevation = float(row["latitude"]), float(row["longitude"]), float(row.get("elevation_m", 0.0) or 0.0)
+        start = min(s for _, s, _ in by_channel.values())
+        station = Station(sta, lat, lon, elevation, start_date=UTCDateTime(start.date))
+        for (loc, cha), (rate, _, _) in sorted(by_channel.items()):
+            station.channels.append(Channel(cha, loc, lat, lon, elevation, 0.0, sample_rate=rate,
+                                            start_date=UTCDateTime(start.date)))
+        networks.setdefault(net, Network(net)).stations.append(station)
+    return Inventory(networks=list(networks.values()), source="quakesnake sds-archive (no responses)")
