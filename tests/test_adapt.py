@@ -184,13 +184,13 @@ def test_the_adapt_target_plans_rounds_that_wait_for_the_previous_model(tmp_path
     default = ("--configfile", str(ROOT / "config" / "config.yaml"))
     result = snakemake(tmp_path, "adapt", "-n", "--cores", "2", *default)
     jobs = planned_jobs(result.stdout)
-    pickers = {job["wildcards"].get("picker") for job in jobs if job["rule"] == "pick"}
+    pickers = {job["wildcards"].get("picker") for job in jobs if job["rule"] == "adapt_pick"}
     assert pickers == {"adapt-round1", "adapt-round2"}
     assert {job["wildcards"]["round"] for job in jobs if job["rule"] == "adapt_train"} == {"1", "2"}
-    assert not any(job["rule"] == "evaluate" for job in jobs)
+    assert not any(job["rule"] in ("pick", "associate", "locate", "evaluate") for job in jobs)
     # round 2's picks read round 1's model: its pick job lists the weights as inputs
     block = next(block for block in result.stdout.split("\n\n") if "results/picks/adapt-round2/" in block
-                 and "rule pick:" in block)
+                 and "rule adapt_pick:" in block)
     assert "results/adapt/round1/model/model.pt" in block and "results/adapt/round1/model/model.json" in block
     # the run's own targets hold no adapt job
     everything = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2", *default).stdout)

@@ -154,6 +154,15 @@ def test_every_profile_dry_runs(profile, tmp_path, fake_s3):
     if profile == "leonardo":
         assert "slurm_partition=boost_usr_prod" in output
         assert f"slurm_account={ACCOUNT}" in output
+    # snakemake adapt plans under every profile; on Leonardo its fine-tunes go to a GPU
+    adapted = snakemake(workdir, "adapt", "-n", "--profile", str(ROOT / "profiles" / profile),
+                        "--configfile", str(config), env=env)
+    adapt_output = adapted.stdout + adapted.stderr
+    assert [job["rule"] for job in planned_jobs(adapt_output)].count("adapt_train") == 2
+    if profile == "leonardo":
+        for rule in ("adapt_pick", "adapt_train"):
+            job = next(block for block in adapt_output.split("\n\n") if f"rule {rule}:" in block)
+            assert "slurm_partition=boost_usr_prod" in job and "gpu=1" in job, job
 
 
 # --------------------------------------------------------------------------- what the profiles read from the environment

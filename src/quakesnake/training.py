@@ -621,7 +621,8 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
     ``replay_dirs`` are further datasets (e.g. the ones the model was trained on) whose splits join
     those of ``dataset_dirs``; with ``replay_fraction``, training batches draw that share of their
     traces from the replay's train split and the rest from the others' (with replacement), so a
-    small new dataset is neither drowned by the replay nor overfit alone.
+    small new dataset is neither drowned by the replay nor overfit alone, and the dev loss that
+    stops training is the same mix of the two dev losses.
     """
     import seisbench.generate as sbg
     import torch
@@ -636,11 +637,18 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
     model.to(device=device, dtype=torch.float32)
     logger.info("training on %s", device)
 
-    generators, train_sizes = {}, []
+    generators, train_sizes, dev_sources = {}, [], None
     for split in SPLITS:
         parts = [getattr(source, split)() for source in sources]
         if split == "train":
             train_sizes = [len(part) for part in parts]
+        if split == "dev" and replay_fraction is not None and len(parts) == 2 and all(len(p) for p in parts):
+            # the dev loss that stops training weighs the two sources as the batches do
+            dev_sources = []
+            for part, weight in zip(parts, (1.0 - replay_fraction, replay_fraction)):
+                generator = sbg.GenericGenerator(part)
+                generator.add_augmentations(_augmentations(model, settings, train=False))
+                dev_sources.append((_loader(generator, settings["batch_size"], False, settings["seed"]), weight))
         parts = [part for part in parts if len(part)]
         subset = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0]) if parts else []
         if len(subset) == 0 and split == "test":
@@ -662,7 +670,12 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
     out_dir.mkdir(parents=True, exist_ok=True)
     history = []
     best = {"dev_loss": float("inf"), "epoch": -1, "state": None}
-    initial_dev = _mean_loss(model, loaders["dev"], settings["seed"])
+    def dev_loss_now() -> float:
+        if dev_sources is None:
+            return _mean_loss(model, loaders["dev"], settings["seed"])
+        return sum(weight * _mean_loss(model, loader, settings["seed"]) for loader, weight in dev_sources)
+
+    initial_dev = dev_loss_now()
     if settings["init_weights"]:
         # a fine-tune that no epoch improves on the dev split keeps the weights it started from
         best = {"dev_loss": initial_dev, "epoch": 0,
@@ -684,7 +697,7 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
             optimizer.step()
             total += float(loss.detach()) * len(batch["X"])
             n += len(batch["X"])
-        dev_loss = _mean_loss(model, loaders["dev"], settings["seed"])
+        dev_loss = dev_loss_now()
         history.append({"epoch": epoch, "train_loss": total / max(n, 1), "dev_loss": dev_loss,
                         "seconds": time.perf_counter() - started})
         logger.info("epoch %d: train loss %.5f, dev loss %.5f (%.0f s)", epoch, total / max(n, 1), dev_loss,

@@ -11,13 +11,23 @@ ROUND_PICKS = f"results/picks/{ROUND_PICKER}/{{day}}.parquet"
 ROUND_EVENTS = LOCATED_EVENTS.format(picker=ROUND_PICKER, associator=ADAPT_ASSOCIATOR, day="{day}")
 ROUND_ASSIGNMENTS = LOCATED_ASSIGNMENTS.format(picker=ROUND_PICKER, associator=ADAPT_ASSOCIATOR, day="{day}")
 ROUND_DIR = f"{ROUNDS_DIR}/round{{round}}"
+ROUND_LABELS = f"{ROUND_DIR}/labels/{{day}}.csv"
+ROUND_DATASET = f"{ROUND_DIR}/datasets/{{day}}"
 
 
-def round_day_files(pattern):
-    def files(wildcards):
-        return [pattern.format(round=wildcards.round, day=day) for day in DAYS]
+use rule pick as adapt_pick with:
+    wildcard_constraints:
+        picker=ROUND_PICKER_NAMES,
 
-    return files
+
+use rule associate as adapt_associate with:
+    wildcard_constraints:
+        picker=ROUND_PICKER_NAMES,
+
+
+use rule locate as adapt_locate with:
+    wildcard_constraints:
+        picker=ROUND_PICKER_NAMES,
 
 
 rule adapt_labels:
@@ -26,7 +36,7 @@ rule adapt_labels:
         events=ROUND_EVENTS,
         assignments=ROUND_ASSIGNMENTS,
     output:
-        labels=f"{ROUND_DIR}/labels/{{day}}.csv",
+        labels=ROUND_LABELS,
         associated=f"{ROUND_DIR}/labels/{{day}}.associated.csv",
         false_picks=f"{ROUND_DIR}/labels/{{day}}.false.csv",
         counts=f"{ROUND_DIR}/labels/{{day}}.json",
@@ -49,8 +59,8 @@ use rule training_dataset as adapt_dataset with:
         associated=rules.adapt_labels.output.associated,
         false_picks=rules.adapt_labels.output.false_picks,
     output:
-        metadata=f"{ROUND_DIR}/datasets/{{day}}/metadata.csv",
-        waveforms=f"{ROUND_DIR}/datasets/{{day}}/waveforms.hdf5",
+        metadata=f"{ROUND_DATASET}/metadata.csv",
+        waveforms=f"{ROUND_DATASET}/waveforms.hdf5",
     params:
         training=lambda wildcards: training_settings_of_round(config["training"], ADAPT, int(wildcards.round)),
         preprocess=config["preprocess"],
@@ -62,18 +72,10 @@ use rule training_dataset as adapt_dataset with:
         "logs/adapt/dataset/round{round}/{day}.log",
 
 
-def replay_metadata(wildcards):
-    """The metadata files of adapt.replay's datasets (globs expanded): inputs of every round's
-    fine-tune, read only when `snakemake adapt` builds it."""
-    from quakesnake.adapt import replay_dataset_dirs
-
-    return [f"{directory}/metadata.csv" for directory in replay_dataset_dirs(ADAPT["replay"])]
-
-
 rule adapt_train:
     input:
-        metadata=round_day_files(rules.adapt_dataset.output.metadata),
-        waveforms=round_day_files(rules.adapt_dataset.output.waveforms),
+        metadata=day_files(f"{ROUND_DATASET}/metadata.csv"),
+        waveforms=day_files(f"{ROUND_DATASET}/waveforms.hdf5"),
         replay=replay_metadata,
         init_weights=lambda wildcards: previous_model_files(int(wildcards.round)),
     output:
@@ -102,8 +104,8 @@ rule adapt_report:
     input:
         picks=expand(ROUND_PICKS, round=ADAPT_ROUNDS, day=DAYS),
         events=expand(ROUND_EVENTS, round=ADAPT_ROUNDS, day=DAYS),
-        labels=expand(rules.adapt_labels.output.labels, round=ADAPT_ROUNDS, day=DAYS),
-        datasets=expand(rules.adapt_dataset.output.metadata, round=ADAPT_ROUNDS, day=DAYS),
+        labels=expand(ROUND_LABELS, round=ADAPT_ROUNDS, day=DAYS),
+        datasets=expand(f"{ROUND_DATASET}/metadata.csv", round=ADAPT_ROUNDS, day=DAYS),
         model=[f"{ROUNDS_DIR}/round{r}/model/{name}" for r in ADAPT_ROUNDS
                for name in ("model.json", "model.pt", "metrics.json", "history.csv", "training_curve.png")],
     output:

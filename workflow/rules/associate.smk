@@ -1,4 +1,6 @@
 rule associate:
+    wildcard_constraints:
+        picker=RUN_PICKER,
     input:
         picks=neighbour_day_picks,
         stations="results/stations.csv",
@@ -23,6 +25,8 @@ rule associate:
 # Relocation in the 1D model (on by default, see common.smk): the events get the
 # relocated hypocentre and its uncertainties, the assignments the residuals of that solution.
 rule locate:
+    wildcard_constraints:
+        picker=RUN_PICKER,
     input:
         events=rules.associate.output.events,
         assignments=rules.associate.output.assignments,

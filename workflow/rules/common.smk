@@ -17,6 +17,12 @@ ASSOCIATORS = list(config["associators"])
 # The pickers the pick stage knows: the configured ones (PICKERS, which every result covers) and
 # the rounds' pickers of `snakemake adapt` (quakesnake.adapt), which only its targets ask for.
 PICKER_ENTRIES = {**config["pickers"], **round_pickers(config["adapt"], config["pickers"])}
+# The rounds' picks, events and locations come from their own rules (adapt_pick, adapt_associate,
+# adapt_locate: the pick, associate and locate rules under other names), told apart by the picker
+# name: a profile can place them apart, and its groups of day jobs never hold two rounds at once
+# (round 2's association waits on round 1's, through its fine-tune: a cycle for the group).
+RUN_PICKER = r"(?!adapt-round[0-9])[a-z0-9][a-z0-9_-]*"
+ROUND_PICKER_NAMES = r"adapt-round[1-9][0-9]*"
 # `snakemake adapt`'s settings (workflow/rules/adapt.smk)
 ADAPT = adapt_settings(config["adapt"])
 ADAPT_ASSOCIATOR = ADAPT["associator"] or ASSOCIATORS[0]
@@ -159,3 +165,11 @@ def adapt_round_weights(wildcards):
     """The pick stage's weights inputs: those of a round's picker (none for other pickers)."""
     rounds = {round_picker_name(r): r for r in ADAPT_ROUNDS}
     return previous_model_files(rounds[wildcards.picker]) if wildcards.picker in rounds else []
+
+
+def replay_metadata(wildcards):
+    """The metadata files of adapt.replay's datasets (globs expanded): inputs of every round's
+    fine-tune, read only when `snakemake adapt` builds it."""
+    from quakesnake.adapt import replay_dataset_dirs
+
+    return [f"{directory}/metadata.csv" for directory in replay_dataset_dirs(ADAPT["replay"])]

@@ -4,6 +4,8 @@
 
 
 rule pick:
+    wildcard_constraints:
+        picker=RUN_PICKER,
     input:
         # the day's status table (the raw files lie beside it) and any raw file replaced since
         waveform_status="results/waveforms/{day}/status.csv",
