@@ -1,7 +1,7 @@
 """Score the shipped PhaseNet, PhaseNetLight 'ethz', STA/LTA and consensus pickers of them on the
 labelled waveforms; print the table.
 
-    python benchmarks/labelled_waveforms.py [--update-readme] [--phasenet-weights PATH]
+    python benchmarks/labelled_waveforms.py [--update-readme] [--phasenet-weights PATH] [--unmatched]
 
 ``--phasenet-weights`` scores other PhaseNet weights (e.g. results/training/model/model) in place
 of the shipped ones, in every row that uses them.
@@ -58,6 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--update-readme", action="store_true", help="write the table into README.md")
     parser.add_argument("--phasenet-weights", help="PhaseNet weights scored in place of the shipped ones")
+    parser.add_argument("--unmatched", action="store_true",
+                        help="instead: where the picks that match no label lie, for the single models")
     args = parser.parse_args()
     if not (DATA / "labels.csv").is_file():
         raise SystemExit(f"needs the labelled waveforms in {DATA}")
@@ -76,6 +78,13 @@ def main() -> None:
                    for name, cfg in pickers.items()}
 
     records = read_labelled_records(DATA / "npz", DATA / "labels.csv")
+    if args.unmatched:
+        try:
+            return unmatched(records, {name: cfg for name, cfg in pickers.items() if cfg["type"] == "seisbench"},
+                             args.update_readme)
+        finally:
+            if cache is not None:
+                shutil.rmtree(cache.parent, ignore_errors=True)
     rows, seconds = [], {}
     try:
         for name, picker_cfg in pickers.items():
@@ -105,6 +114,26 @@ def main() -> None:
     print(text)
     if args.update_readme:
         update_readme("labelled-waveforms", text)
+
+
+def unmatched(records, pickers: dict, write_readme: bool) -> None:
+    """The table of where each model's unmatched picks lie (quakesnake.picker_evaluation)."""
+    from quakesnake.picker_evaluation import UNMATCHED_PLACES, unmatched_pick_places
+
+    rows = []
+    for name, picker_cfg in pickers.items():
+        places = unmatched_pick_places(records, picker_cfg).set_index("phase")
+        for phase in places.index:
+            rows.append([name, phase, *[int(places.loc[phase, place]) for place in UNMATCHED_PLACES],
+                         int(places.loc[phase].sum())])
+    header = ["model", "pick phase", *UNMATCHED_PLACES, "unmatched in all"]
+    text = (f"Where the picks that match no label lie on the {len(records)} labelled records (each record "
+            f"holds one event; a pick of one phase is matched only by that phase's label within 0.5 s; 'at' = "
+            f"within 1 s of the record's P or S label), measured by `python benchmarks/labelled_waveforms.py "
+            f"--unmatched` on {machine()}.\n\n{markdown_table(header, rows)}\n")
+    print(text)
+    if write_readme:
+        update_readme("labelled-unmatched", text)
 
 
 if __name__ == "__main__":

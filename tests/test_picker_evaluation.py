@@ -94,3 +94,23 @@ def test_phasenetlight_ethz_on_real_records(seisbench_cache, shared_dir, tmp_pat
     metrics = evaluate_picker(records, picker_cfg)
     assert metrics["P"]["0.5s"]["n_ref"] == 20
     assert metrics["P"]["0.5s"]["recall"] >= 0.8
+
+
+def test_unmatched_picks_are_placed_by_the_records_own_p_and_s(labelled_dir, monkeypatch):
+    import quakesnake.picker_evaluation as picker_evaluation
+
+    records = read_labelled_records(*labelled_dir)
+
+    def fake_picks(stream, settings, model=None):
+        record = next(r for r in records if r.stream is stream)
+        p, s = record.p_time, record.s_time
+        rows = [("P", p + 0.1), ("P", s + 0.2), ("P", s + 5.0), ("S", p - 5.0), ("S", s), ("S", p + 0.3)]
+        return pd.DataFrame({"phase": [phase for phase, _ in rows],
+                             "time": pd.to_datetime([str(t)[:-1] for _, t in rows])})
+
+    monkeypatch.setattr(picker_evaluation, "pick_stream", fake_picks)
+    places = picker_evaluation.unmatched_pick_places(records, {"type": "stalta"}).set_index("phase")
+    assert places.loc["P"].to_dict() == {"before P": 0, "at P": 0, "between P and S": 0, "at S": 3, "after S": 3,
+                                         "no label": 0}
+    assert places.loc["S"].to_dict() == {"before P": 3, "at P": 3, "between P and S": 0, "at S": 0, "after S": 0,
+                                         "no label": 0}

@@ -138,16 +138,63 @@ def evaluate_picker(records: list[Record], picker_cfg: dict, *, model=None, tole
         model = picker_model(settings)
 
     groups = {phase: [] for phase in PHASES}  # per record: (label time, pick times), s after the record's start
+    for labels_s, picks_s in _record_picks(records, settings, model):
+        for phase in PHASES:
+            groups[phase].append((labels_s[phase], picks_s[phase]))
+    metrics = {phase: scores_by_tolerance(groups[phase], tolerances, phase) for phase in PHASES}
+    return json_safe({"picker": settings, "n_records": len(records), "tolerances_s": tolerances, **metrics})
+
+
+def _record_picks(records: list[Record], settings: dict, model):
+    """Per record: ({phase: [label time]}, {phase: pick times}), in s after the record's start."""
     for record in records:
         picks = pick_stream(record.stream, settings, model=model)
         start_ns = min(trace.stats.starttime.ns for trace in record.stream)
         pick_s = (picks["time"].to_numpy("datetime64[ns]").astype(np.int64) - start_ns) / 1e9
+        labels, picked = {}, {}
         for phase in PHASES:
             truth = record.true_time(phase)
-            true_s = [] if truth is None else [(truth.ns - start_ns) / 1e9]
-            groups[phase].append((true_s, pick_s[picks["phase"].to_numpy() == phase]))
-    metrics = {phase: scores_by_tolerance(groups[phase], tolerances, phase) for phase in PHASES}
-    return json_safe({"picker": settings, "n_records": len(records), "tolerances_s": tolerances, **metrics})
+            labels[phase] = [] if truth is None else [(truth.ns - start_ns) / 1e9]
+            picked[phase] = pick_s[picks["phase"].to_numpy() == phase]
+        yield labels, picked
+
+
+# where an unmatched pick lies, in the record's own P and S times
+UNMATCHED_PLACES = ("before P", "at P", "between P and S", "at S", "after S", "no label")
+
+
+def unmatched_pick_places(records: list[Record], picker_cfg: dict, *, model=None, tolerance_s: float = 0.5,
+                          near_s: float = 1.0) -> pd.DataFrame:
+    """Where the picks that match no label lie (phase x place counts): more than ``near_s`` before
+    the P label, within ``near_s`` of the P or of the S label, between them, after the S; a pick of
+    one phase counts as matched only by its own phase's label within ``tolerance_s`` (a P pick at
+    the S label is unmatched, "at S"). What kind of signal a picker takes for onsets."""
+    settings = picker_settings(picker_cfg)
+    if settings["type"] != "stalta" and model is None:
+        model = picker_model(settings)
+    counts = {phase: dict.fromkeys(UNMATCHED_PLACES, 0) for phase in PHASES}
+    for labels, picked in _record_picks(records, settings, model):
+        p = labels["P"][0] if labels["P"] else None
+        s = labels["S"][0] if labels["S"] else None
+        for phase in PHASES:
+            own = labels[phase][0] if labels[phase] else None
+            for time in picked[phase]:
+                if own is not None and abs(time - own) <= tolerance_s:
+                    continue
+                if p is None or s is None:
+                    place = "no label"
+                elif abs(time - p) <= near_s:
+                    place = "at P"
+                elif abs(time - s) <= near_s:
+                    place = "at S"
+                elif time < p:
+                    place = "before P"
+                elif time < s:
+                    place = "between P and S"
+                else:
+                    place = "after S"
+                counts[phase][place] += 1
+    return pd.DataFrame(counts).T.rename_axis("phase").reset_index()
 
 
 def format_picker_metrics(metrics: dict) -> str:
