@@ -1,6 +1,6 @@
 """Run the OGS synthetic twin (config/ogs-twin.yaml) through the whole workflow and print the scores.
 
-    python benchmarks/ogs_twin.py [--update-readme] [--cores 2] [--days START END] [--stations CODE ...]
+    python benchmarks/ogs_twin.py [--update-readme] [--cores 2] [--days START END] [--stations CODE ...] [--pickers NAME ...]
 
 Synthetic waveforms for the 81 real OGS stations and the real OGS bulletin's events, with arrivals at
 the bulletin's pick times, picked by every picker of the config whose weights load here, associated
@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--days", nargs=2, metavar=("START", "END"), help="UTC days instead of the config's")
     parser.add_argument("--stations", nargs="+", metavar="CODE", help="only these OGS station codes")
+    parser.add_argument("--pickers", nargs="+", metavar="NAME",
+                        help="only these pickers of config/ogs-twin.yaml (the table says which ran)")
     args = parser.parse_args()
     subset = bool(args.days or args.stations)
     if args.update_readme and subset:
@@ -117,7 +119,12 @@ def main() -> None:
     cache = seisbench_cache()
     if cache is not None:
         env["SEISBENCH_CACHE_ROOT"] = os.environ["SEISBENCH_CACHE_ROOT"] = str(cache)
-    pickers, skipped = loadable_pickers(config["pickers"])
+    if args.pickers:
+        unknown = sorted(set(args.pickers) - set(config["pickers"]))
+        if unknown:
+            raise SystemExit(f"{CONFIG}: no picker {', '.join(unknown)} (it has {', '.join(config['pickers'])})")
+    pickers, skipped = loadable_pickers({name: settings for name, settings in config["pickers"].items()
+                                         if not args.pickers or name in args.pickers})
     associators = list(config["associators"])
     targets = [f"results/evaluation/{p}/{a}/metrics.json" for p in pickers for a in associators]
     targets += [f"results/catalog/{p}/{a}.csv" for p in pickers for a in associators]

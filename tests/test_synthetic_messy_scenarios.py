@@ -35,6 +35,7 @@ def test_default_scenario_is_the_one_before_the_new_options():
     assert cfg["sensors"] == {"short_period_fraction": 0.0, "accelerometer_fraction": 0.0}
     assert cfg["clipping"]["station_fraction"] == 0.0
     assert set(cfg["transients"].values()) == {0.0}
+    assert set(cfg["complexity"].values()) == {0.0}
     stations = synthetic.station_table(cfg)
     scenario = synthetic.generate_scenario(cfg, stations, [DAY])
     events, arrivals = scenario.events, scenario.arrivals
@@ -46,6 +47,61 @@ def test_default_scenario_is_the_one_before_the_new_options():
     stream, inventory = synthetic.synthesize_station_day(cfg, stations.iloc[0], DAY, arrivals, duration_s=60)
     assert sorted(tr.stats.channel for tr in stream) == ["HHE", "HHN", "HHZ"]
     assert inventory.get_response("SY.S001..HHZ", obspy.UTCDateTime(DAY)).instrument_sensitivity.input_units == "M/S"
+
+
+    assert not arrivals[["precursor_lead_s", "precursor_z", "precursor_n", "precursor_e"]].to_numpy().any()
+
+
+# ------------------------------------------------------------------------------- complexity
+
+COMPLEX = {"seed": 5, "complexity": {"polarization_scatter": 0.8, "sp_precursor_probability": 0.5}}
+
+
+def test_polarisation_scatter_moves_unit_polarisations_per_event_and_station():
+    plain_cfg, complex_cfg = synthetic.resolve_config({"seed": 5}), synthetic.resolve_config(COMPLEX)
+    stations = synthetic.station_table(plain_cfg)
+    plain = synthetic.generate_scenario(plain_cfg, stations, [DAY]).arrivals
+    moved = synthetic.generate_scenario(complex_cfg, stations, [DAY]).arrivals
+    weights = ["weight_z", "weight_n", "weight_e"]
+    assert (plain[["event_id", "station", "phase", "time"]] == moved[["event_id", "station", "phase", "time"]]).all().all()
+    np.testing.assert_allclose(np.linalg.norm(moved[weights].to_numpy(), axis=1),
+                               np.linalg.norm(plain[weights].to_numpy(), axis=1), rtol=1e-9)
+    change = np.linalg.norm(moved[weights].to_numpy() - plain[weights].to_numpy(), axis=1)
+    # a unit vector moved by at most 0.8 and scaled back turns by at most asin(0.8)
+    assert change.max() <= 2 * np.sin(np.arcsin(0.8) / 2) + 1e-9 and np.median(change) > 0.1
+    # P reaches the horizontals more on average; the draws do not depend on the other stations
+    p = moved["phase"] == "P"
+    assert np.hypot(moved.loc[p, "weight_n"], moved.loc[p, "weight_e"]).mean() > np.hypot(
+        plain.loc[p, "weight_n"], plain.loc[p, "weight_e"]).mean()
+    alone = synthetic.generate_scenario(complex_cfg, stations.iloc[:1], [DAY]).arrivals
+    first = moved[moved["station"] == stations["station"].iloc[0]].reset_index(drop=True)
+    np.testing.assert_allclose(alone[weights].to_numpy(), first[weights].to_numpy())
+
+
+def test_sp_precursors_put_a_p_polarised_pulse_before_some_s_onsets():
+    from quakesnake.sources.synthetic.pulses import PULSE_LEAD, phase_velocity
+
+    cfg = synthetic.resolve_config(COMPLEX)
+    arrivals = synthetic.generate_scenario(cfg, synthetic.station_table(cfg), [DAY]).arrivals
+    s_rows, p_rows = arrivals[arrivals["phase"] == "S"], arrivals[arrivals["phase"] == "P"]
+    assert not p_rows["precursor_lead_s"].any()
+    has = s_rows["precursor_lead_s"] > 0
+    assert 0.35 < has.mean() < 0.65
+    assert s_rows.loc[has, "precursor_lead_s"].between(0.3, 1.2).all()
+    row = s_rows[has].iloc[0]
+    with_precursor, onset = phase_velocity(5, row, 1.0, 0.0)
+    without, _ = phase_velocity(5, pd.Series({**row.to_dict(), "precursor_lead_s": 0.0}), 1.0, 0.0)
+    lead = int(round(row["precursor_lead_s"] * 100))
+    extra = with_precursor - without
+    # the precursor's peak lies the lead before the S pulse's peak, and before the S onset
+    assert np.abs(extra).max(axis=0).argmax() == np.abs(without).max(axis=0).argmax() - lead
+    assert np.abs(extra).max(axis=0).argmax() < onset
+    extra = extra[:, onset - lead - 50:onset]
+    # polarised as the pair's P: mostly where that P's weights are
+    p_row = p_rows[(p_rows["event_id"] == row["event_id"]) & (p_rows["station"] == row["station"])].iloc[0]
+    p_direction = np.array([p_row["weight_z"], p_row["weight_n"], p_row["weight_e"]])
+    energy = np.sqrt((extra ** 2).sum(axis=1))
+    assert abs(np.dot(energy / energy.max(), np.abs(p_direction) / np.abs(p_direction).max())) > 0.5 * len(p_direction) / 3
 
 
 # ------------------------------------------------------------------------------- aftershocks

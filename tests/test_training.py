@@ -120,6 +120,52 @@ def test_sensor_and_trend_augmentations_run_in_training_only(dataset):
     assert np.all(np.abs(drift[:, -1] - drift[:, 0]) <= 2.0 * before.std(axis=-1) + 1e-9)
 
 
+def test_vertical_only_keeps_the_vertical_channel():
+    x = np.random.default_rng(1).normal(size=(3, 500))
+    state = {"X": (x.copy(), {})}
+    training.VerticalOnly(0)(state)
+    assert np.array_equal(state["X"][0][0], x[0]) and not state["X"][0][1:].any()
+
+
+def _window_labels(data, model, settings, n_windows: int = 60) -> np.ndarray:
+    """Labelled P+S probability mass of ``n_windows`` training windows of the event traces."""
+    import seisbench.generate as sbg
+
+    generator = sbg.GenericGenerator(data.filter(data.metadata["trace_category"] == "earthquake", inplace=False))
+    generator.add_augmentations(training._augmentations(model, settings, train=True))
+    np.random.seed(0)
+    return np.array([generator[i % len(generator)]["y"][1:].max() for i in range(n_windows)])
+
+
+def test_unanchored_windows_show_codas_without_their_onsets(dataset):
+    root, _ = dataset
+    data = training.load_datasets([root / "dataset"]).train()
+    model = training.build_model(training.training_settings({}))
+    quiet = {"gaussian_noise_probability": 0.0, "channel_dropout_probability": 0.0, "gap_probability": 0.0}
+    anchored = _window_labels(data, model, training.training_settings({"augmentation": quiet}))
+    anywhere = _window_labels(data, model, training.training_settings(
+        {"augmentation": {**quiet, "unanchored_window_probability": 1.0}}))
+    # around an arrival, every window holds a labelled onset; cropped anywhere in 120 s event
+    # traces, many hold none (codas, pre-event noise)
+    assert (anchored > 0.5).all()
+    assert 0.2 < (anywhere < 0.01).mean() < 0.9
+    # evaluation windows stay around arrivals whatever the training share
+    settings = training.training_settings({"augmentation": {"unanchored_window_probability": 1.0}})
+    import seisbench.generate as sbg
+
+    evaluation_steps = training._augmentations(model, settings, train=False)
+    assert any(isinstance(step, sbg.WindowAroundSample) for step in evaluation_steps)
+    assert not any(isinstance(step, sbg.OneOf) for step in evaluation_steps)
+
+
+def test_dataset_settings_leave_out_what_only_shapes_training():
+    settings = training.dataset_settings({"epochs": 99, "learning_rate": 0.5, "augmentation": {"trend_probability": 1.0},
+                                          "trace_s": 60.0, "real_noise": {"traces_per_station": 3}})
+    assert set(settings) == set(training.DATASET_KEYS)
+    assert settings["trace_s"] == 60.0 and settings["real_noise"]["traces_per_station"] == 3
+    assert training.dataset_settings({"epochs": 1}) == training.dataset_settings({"epochs": 2, "patience": 9})
+
+
 def test_training_is_deterministic(dataset, tmp_path):
     root, _ = dataset
     settings = {"epochs": 1, "batch_size": 16, "max_train_batches_per_epoch": 3, "seed": 5}

@@ -62,6 +62,19 @@ def training_settings(cfg: dict | None) -> dict:
     return settings
 
 
+# The training settings a dataset is cut with; the rest (model, epochs, rate, augmentations) only
+# shape the training, so the dataset rules take these alone as params and changing how a model
+# trains does not rebuild its datasets.
+DATASET_KEYS = ("trace_s", "first_arrival_s", "noise_traces_per_station_day", "noise_clearance_s", "split",
+                "real_noise", "seed")
+
+
+def dataset_settings(cfg: dict | None) -> dict:
+    """The part of the training settings (over the defaults) that :func:`build_dataset` reads."""
+    settings = training_settings(cfg)
+    return {key: settings[key] for key in DATASET_KEYS}
+
+
 # --------------------------------------------------------------------------------------------
 # Dataset
 
@@ -436,7 +449,7 @@ def _augmentations(model, settings: dict, train: bool) -> list:
         steps.append(sbg.OneOf([sbg.Filter(2, 1.0, "highpass"), sbg.Filter(2, 4.5, "highpass"),
                                 sbg.Filter(1, 0.5, "highpass"), sbg.NullAugmentation()],
                                probabilities=[p / 3, p / 3, p / 3, 1 - p]))
-    steps += [
+    around_arrival = [
         # A window twice the model's length around one arrival, then a random crop of the model's
         # length: the arrival lands anywhere in the window, not always at the same sample.
         # (a noise trace cut around a false pick: around that pick)
@@ -444,6 +457,17 @@ def _augmentations(model, settings: dict, train: bool) -> list:
                                selection="random", strategy="pad"),
         sbg.RandomWindow(windowlen=n, strategy="pad"),
     ]
+    anywhere = aug["unanchored_window_probability"] if train else 0.0
+    if anywhere > 0:
+        # Windows around an arrival always hold its onset, but a picker slides over whole records:
+        # most of its windows on a recorded event begin in a coda or before the onsets. Without such
+        # windows in training it takes coda bursts for onsets (the shipped model's extra P picks on
+        # real records lie mostly after the S). So a share of the windows is cropped anywhere in the
+        # trace, labelled by whatever arrivals fall inside (often none: a coda-only window).
+        steps.append(sbg.OneOf([Steps(around_arrival), sbg.RandomWindow(windowlen=n, strategy="pad")],
+                               probabilities=[1 - anywhere, anywhere]))
+    else:
+        steps += around_arrival
     if train:
         steps += [
             sbg.OneOf([RandomTrend(aug["trend_scale"]), sbg.NullAugmentation()],
@@ -452,6 +476,11 @@ def _augmentations(model, settings: dict, train: bool) -> list:
                       probabilities=[aug["gaussian_noise_probability"], 1 - aug["gaussian_noise_probability"]]),
             sbg.OneOf([sbg.ChannelDropout(), sbg.NullAugmentation()],
                       probabilities=[aug["channel_dropout_probability"], 1 - aug["channel_dropout_probability"]]),
+            # One-component (vertical) stations, which the pick stage zero-fills: SeisBench's
+            # ChannelDropout leaves the vertical alone in about 1 window of 9 it touches, too few
+            # to learn to tell an S from a P on the vertical only.
+            sbg.OneOf([VerticalOnly(list(model.component_order).index("Z")), sbg.NullAugmentation()],
+                      probabilities=[aug["vertical_only_probability"], 1 - aug["vertical_only_probability"]]),
             sbg.OneOf([sbg.AddGap(), sbg.NullAugmentation()],
                       probabilities=[aug["gap_probability"], 1 - aug["gap_probability"]]),
         ]
@@ -473,6 +502,38 @@ def _augmentations(model, settings: dict, train: bool) -> list:
                                                sigma=settings["sigma_samples"], dim=0))
     steps.append(sbg.ChangeDtype(np.float32, key="y"))
     return steps
+
+
+class Steps:
+    """SeisBench augmentation: several steps applied in turn, so that ``sbg.OneOf`` can choose
+    between chains (SeisBench's ``OneOf`` takes single augmentations only)."""
+
+    def __init__(self, steps: list):
+        self.steps = list(steps)
+
+    def __call__(self, state_dict):
+        for step in self.steps:
+            step(state_dict)
+
+    def __str__(self):
+        return "Steps(" + ", ".join(str(step) for step in self.steps) + ")"
+
+
+class VerticalOnly:
+    """SeisBench augmentation: every channel but the vertical (index ``vertical``) set to zero, as
+    the pick stage feeds a one-component station."""
+
+    def __init__(self, vertical: int, key: str = "X"):
+        self.vertical, self.key = vertical, key
+
+    def __call__(self, state_dict):
+        x, metadata = state_dict[self.key]
+        kept = np.zeros_like(x)
+        kept[self.vertical] = x[self.vertical]
+        state_dict[self.key] = (kept, metadata)
+
+    def __str__(self):
+        return f"VerticalOnly (channel {self.vertical})"
 
 
 class RandomTrend:

@@ -62,7 +62,8 @@ use rule training_dataset as adapt_dataset with:
         metadata=f"{ROUND_DATASET}/metadata.csv",
         waveforms=f"{ROUND_DATASET}/waveforms.hdf5",
     params:
-        training=lambda wildcards: training_settings_of_round(config["training"], ADAPT, int(wildcards.round)),
+        training=lambda wildcards: training_dataset_settings(
+            training_settings_of_round(config["training"], ADAPT, int(wildcards.round))),
         preprocess=config["preprocess"],
         margin_s=config["source"]["margin_s"],
         recorded_noise=RECORDED_NOISE,

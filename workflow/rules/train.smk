@@ -4,6 +4,14 @@
 # fine-tunes) the configured model.
 
 
+def training_dataset_settings(training_cfg):
+    """The dataset-shaping part of the training settings (imported here, when a dataset job is
+    planned: the training module is too heavy for every Snakemake call)."""
+    from quakesnake.training import dataset_settings
+
+    return dataset_settings(training_cfg)
+
+
 rule training_dataset:
     input:
         waveforms=raw_waveforms,
@@ -13,7 +21,7 @@ rule training_dataset:
         metadata="results/training/datasets/{day}/metadata.csv",
         waveforms="results/training/datasets/{day}/waveforms.hdf5",
     params:
-        training=config["training"],
+        training=lambda wildcards: training_dataset_settings(config["training"]),
         preprocess=config["preprocess"],
         margin_s=config["source"]["margin_s"],
         recorded_noise=RECORDED_NOISE,

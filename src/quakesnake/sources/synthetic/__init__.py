@@ -80,6 +80,11 @@ Configuration (the workflow's ``synthetic:`` block; every default: the schema, c
     Share of stations whose digitizer clips at ``full_scale_counts``.
 ``transients``
     Spikes, steps and cultural bursts per station-day (Poisson means).
+``complexity``
+    ``polarization_scatter``: each arrival's polarisation moved off ray theory by a random vector
+    (P on the horizontals, S on the vertical, as scattering near a station does);
+    ``sp_precursor_probability``: S arrivals preceded by a P-polarised S-to-P conversion
+    0.3–1.2 s ahead (no pick). Both off by default.
 ``truth_min_snr``
     A P arrival is ``visible`` (an analyst would pick it) when its ``snr`` reaches this. Over a
     few seconds Gaussian noise peaks at about 3 RMS, so 6 is an onset twice the size of the

@@ -14,7 +14,7 @@ from quakesnake.sources.synthetic.gaps import arrivals_in_gaps
 from quakesnake.sources.synthetic.noise import analyst_band, station_day_noise
 from quakesnake.sources.synthetic.overlaps import coda_rms_at_onset, other_event_coda_rms
 from quakesnake.sources.synthetic.pulses import coda_duration, direct_pulse, phase_velocity, wood_anderson_peak_mm
-from quakesnake.sources.synthetic.settings import SAMPLING_RATE_HZ
+from quakesnake.sources.synthetic.settings import SAMPLING_RATE_HZ, keyed_rng
 from quakesnake.sources.synthetic.stations import station_properties
 
 EARTH_RADIUS_KM = 6371.0
@@ -117,7 +117,8 @@ def arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
     stress_pa = pairs["stress_drop_mpa"].to_numpy() * 1e6
     corner_s = 0.49 * sources["S"] * 1000.0 * (stress_pa / moment) ** (1.0 / 3.0)
 
-    rows = []
+    complexity = cfg["complexity"]
+    rows, p_direction = [], None
     for phase in ("P", "S"):
         travel = table.time(phase, distance, depth, elevation_km)
         time = pairs["time"] + pd.to_timedelta(travel, unit="s")
@@ -145,6 +146,14 @@ def arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
             level, corner, q, sign = np.ones(len(pairs)), corner_s, Q_S, 1.0
         north = radial * np.cos(propagation_azimuth) - transverse * np.sin(propagation_azimuth)
         east = radial * np.sin(propagation_azimuth) + transverse * np.cos(propagation_azimuth)
+        vertical, north, east = _scattered_polarisation(cfg["seed"], pairs, phase, (vertical, north, east),
+                                                        complexity["polarization_scatter"])
+        if phase == "P":
+            p_direction = np.stack([vertical, north, east])
+            precursor = {"precursor_lead_s": np.zeros(len(pairs)), "precursor_z": np.zeros(len(pairs)),
+                         "precursor_n": np.zeros(len(pairs)), "precursor_e": np.zeros(len(pairs))}
+        else:
+            precursor = _sp_precursors(cfg["seed"], pairs, p_direction, complexity["sp_precursor_probability"])
         rows.append(
             pd.DataFrame(
                 {
@@ -170,11 +179,57 @@ def arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
                     "weight_z": sign * vertical,
                     "weight_n": sign * north,
                     "weight_e": sign * east,
+                    **precursor,
                 }
             )
         )
     arrivals = pd.concat(rows, ignore_index=True)
     return arrivals[np.isfinite(arrivals["travel_time_s"])].reset_index(drop=True)
+
+
+# Shallow S-to-P conversions (sediment–basement interfaces): amplitude relative to the S pulse and
+# how long before the S they arrive.
+SP_PRECURSOR_RATIO = (0.1, 0.4)
+SP_PRECURSOR_LEAD_S = (0.3, 1.2)
+
+
+def _pair_rngs(seed, pairs: pd.DataFrame, *keys):
+    """One random stream per event × station pair, keyed by names (independent of the table's order)."""
+    return [keyed_rng(seed, *keys, event_id, network, station)
+            for event_id, network, station in zip(pairs["event_id"], pairs["network"], pairs["station"])]
+
+
+def _scattered_polarisation(seed, pairs: pd.DataFrame, phase: str, components, scatter: float):
+    """(vertical, north, east) of unit polarisations, each moved by a random vector of length up to
+    ``scatter`` and scaled back to unit length: scattering and 3D structure near the station put P
+    energy on the horizontals and S energy on the vertical, which ray theory in flat layers does not."""
+    vectors = np.stack([np.asarray(c, dtype=float) for c in components])
+    if scatter <= 0:
+        return tuple(vectors)
+    draws = np.array([rng.standard_normal(4) for rng in _pair_rngs(seed, pairs, "polarisation", phase)]).T
+    direction = draws[:3] / np.maximum(np.linalg.norm(draws[:3], axis=0), 1e-12)
+    length = scatter * (0.5 + 0.5 * np.tanh(draws[3]))  # in (0, scatter), centred on scatter / 2
+    moved = vectors + length * direction
+    moved *= np.linalg.norm(vectors, axis=0) / np.maximum(np.linalg.norm(moved, axis=0), 1e-12)
+    return tuple(moved)
+
+
+def _sp_precursors(seed, pairs: pd.DataFrame, p_direction: np.ndarray, probability: float) -> dict:
+    """Columns of the S rows' S-to-P precursors: lead (s, 0 = none) and (Z, N, E) weights relative to
+    the S pulse, polarised as the pair's P. Not an arrival anyone picks: a picker must learn to leave
+    a small P-like onset just before a large S alone."""
+    n = len(pairs)
+    columns = {"precursor_lead_s": np.zeros(n), "precursor_z": np.zeros(n), "precursor_n": np.zeros(n),
+               "precursor_e": np.zeros(n)}
+    if probability <= 0:
+        return columns
+    draws = np.array([rng.uniform(size=3) for rng in _pair_rngs(seed, pairs, "sp-precursor")]).T
+    has = draws[0] < probability
+    ratio = np.where(has, SP_PRECURSOR_RATIO[0] + draws[1] * np.diff(SP_PRECURSOR_RATIO)[0], 0.0)
+    columns["precursor_lead_s"] = np.where(has, SP_PRECURSOR_LEAD_S[0] + draws[2] * np.diff(SP_PRECURSOR_LEAD_S)[0], 0.0)
+    for i, name in enumerate(("precursor_z", "precursor_n", "precursor_e")):
+        columns[name] = ratio * p_direction[i]
+    return columns
 
 
 def calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Timestamp]) -> pd.DataFrame:
