@@ -2,9 +2,11 @@
 labelled waveforms; print the table.
 
     python benchmarks/labelled_waveforms.py [--update-readme] [--phasenet-weights PATH] [--unmatched]
+    python benchmarks/labelled_waveforms.py --experiments LABEL=PATH [LABEL=PATH ...] [--update-readme]
 
 ``--phasenet-weights`` scores other PhaseNet weights (e.g. results/training/model/model) in place
-of the shipped ones, in every row that uses them.
+of the shipped ones, in every row that uses them. ``--experiments`` scores trained PhaseNet weights
+(each under a label, e.g. the recipe's name) beside the shipped ones, with where their unmatched picks lie.
 
 The 100 real records of ../shared/data/labelled-waveforms (Northern California, manual P and S
 picks), each picked alone as `quakesnake eval-picker` does. PhaseNetLight needs the SeisBench
@@ -60,6 +62,8 @@ def main() -> None:
     parser.add_argument("--phasenet-weights", help="PhaseNet weights scored in place of the shipped ones")
     parser.add_argument("--unmatched", action="store_true",
                         help="instead: where the picks that match no label lie, for the single models")
+    parser.add_argument("--experiments", nargs="+", metavar="LABEL=PATH",
+                        help="instead: these PhaseNet weights beside the shipped ones, scores and unmatched picks")
     args = parser.parse_args()
     if not (DATA / "labels.csv").is_file():
         raise SystemExit(f"needs the labelled waveforms in {DATA}")
@@ -78,6 +82,8 @@ def main() -> None:
                    for name, cfg in pickers.items()}
 
     records = read_labelled_records(DATA / "npz", DATA / "labels.csv")
+    if args.experiments:
+        return experiments(records, args.experiments, args.update_readme)
     if args.unmatched:
         try:
             return unmatched(records, {name: cfg for name, cfg in pickers.items() if cfg["type"] == "seisbench"},
@@ -134,6 +140,38 @@ def unmatched(records, pickers: dict, write_readme: bool) -> None:
     print(text)
     if write_readme:
         update_readme("labelled-unmatched", text)
+
+
+def experiments(records, labelled_paths: list[str], write_readme: bool) -> None:
+    """Trained PhaseNet weights beside the shipped ones: scores within 0.5 s and where the picks that
+    match no label lie (quakesnake.picker_evaluation), threshold 0.3 for all."""
+    from quakesnake.picker_evaluation import UNMATCHED_PLACES, unmatched_pick_places
+
+    models = {"quakesnake-synthetic (shipped)": "quakesnake-synthetic"}
+    for item in labelled_paths:
+        label, separator, path = item.partition("=")
+        if not separator or not label or not path:
+            raise SystemExit(f"--experiments {item!r}: give LABEL=PATH")
+        models[label] = path
+    places = [place for place in UNMATCHED_PLACES if place != "no label"]  # every record has both labels
+    rows = []
+    for label, weights in models.items():
+        picker_cfg = {**SHIPPED, "weights": weights}
+        metrics = evaluate_picker(records, picker_cfg, tolerances=(0.5,))
+        unmatched_places = unmatched_pick_places(records, picker_cfg).set_index("phase")
+        rows.append([label, metrics["P"]["0.5s"]["recall"], metrics["P"]["0.5s"]["precision"],
+                     metrics["S"]["0.5s"]["recall"], metrics["S"]["0.5s"]["precision"],
+                     *[int(unmatched_places.loc["P", place]) for place in places],
+                     *[int(unmatched_places.loc["S", place]) for place in places]])
+    header = ["weights", "P recall", "P precision", "S recall", "S precision",
+              *[f"extra P: {place}" for place in places], *[f"extra S: {place}" for place in places]]
+    text = (f"Trained PhaseNet weights on the {len(records)} labelled records (threshold 0.3, within 0.5 s; "
+            f"'extra': picks that match no label, by where they lie, 'at' = within 1 s of the P or S label), "
+            f"measured by `python benchmarks/labelled_waveforms.py --experiments` on {machine()}.\n\n"
+            f"{markdown_table(header, rows)}\n")
+    print(text)
+    if write_readme:
+        update_readme("labelled-training-experiments", text)
 
 
 if __name__ == "__main__":

@@ -173,3 +173,11 @@ def replay_metadata(wildcards):
     from quakesnake.adapt import replay_dataset_dirs
 
     return [f"{directory}/metadata.csv" for directory in replay_dataset_dirs(ADAPT["replay"])]
+
+
+def training_dataset_settings(training_cfg):
+    """The dataset-shaping part of the training settings (imported here, when a dataset job is
+    planned: the training module is too heavy for every Snakemake call)."""
+    from quakesnake.training import dataset_settings
+
+    return dataset_settings(training_cfg)

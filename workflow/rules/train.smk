@@ -4,14 +4,6 @@
 # fine-tunes) the configured model.
 
 
-def training_dataset_settings(training_cfg):
-    """The dataset-shaping part of the training settings (imported here, when a dataset job is
-    planned: the training module is too heavy for every Snakemake call)."""
-    from quakesnake.training import dataset_settings
-
-    return dataset_settings(training_cfg)
-
-
 rule training_dataset:
     input:
         waveforms=raw_waveforms,
