@@ -26,6 +26,7 @@ import yaml
 from common import OUT, ROOT, SHARED, machine, markdown_table, seisbench_cache, update_readme
 
 from quakesnake.evaluation import evaluate_files
+from quakesnake.runner import JOB_DONE_PATTERN
 from quakesnake.shards import day_range
 from quakesnake.sources.synthetic import DEFAULTS as SYNTHETIC_DEFAULTS
 
@@ -67,9 +68,14 @@ def loadable_pickers(pickers: dict) -> tuple[list[str], list[str]]:
 
 
 def job_wall(workdir: Path, pattern: str) -> float:
-    """Wall seconds summed over the Snakemake benchmark files matching ``pattern``."""
-    tables = [pd.read_csv(path, sep="\t") for path in (workdir / "logs" / "benchmarks").glob(pattern)]
-    return float(pd.concat(tables)["s"].sum()) if tables else float("nan")
+    """Wall seconds summed over the jobs whose logs match ``pattern`` (under logs/), each from the
+    closing line the job logs (quakesnake.runner; the last one of a log, its latest run)."""
+    walls = []
+    for log in (workdir / "logs").glob(pattern):
+        matches = JOB_DONE_PATTERN.findall(log.read_text(errors="replace"))
+        if matches:
+            walls.append(float(matches[-1][1]))
+    return sum(walls) if walls else float("nan")
 
 
 def snakemake_wall(workdir: Path) -> tuple[float, int]:
@@ -138,11 +144,11 @@ def main() -> None:
     run_days = day_range(days["start"], days["end"])
     rows, truth_rows = [], []
     for picker in pickers:
-        pick_wall = job_wall(workdir, f"pick/{picker}/*/*.tsv")
+        pick_wall = job_wall(workdir, f"pick/{picker}/*.log")
         for associator in associators:
             metrics = json.loads((workdir / f"results/evaluation/{picker}/{associator}/metrics.json").read_text())
             picks, events = metrics["picks"], metrics["events"]
-            associate_wall = job_wall(workdir, f"associate/{picker}/{associator}/*.tsv")
+            associate_wall = job_wall(workdir, f"associate/{picker}/{associator}/*.log")
             rows.append([
                 picker, associator,
                 picks["P"]["recall"], picks["P"]["precision"], picks["S"]["recall"], picks["S"]["precision"],
@@ -167,7 +173,7 @@ def main() -> None:
     truth_header = ["picker", "associator", "P recall", "P precision", "S recall", "S precision", "event recall",
                     "event precision", "events found / truth", "epicentral MAE (km)"]
     n_stations = len(pd.read_csv(overrides["stations_file"]))
-    synthesis_wall = job_wall(workdir, "download/*/*.tsv")
+    synthesis_wall = job_wall(workdir, "download/*.log")
     arrivals = pd.read_parquet(workdir / "results" / "truth" / "arrivals.parquet")
     bulletin = arrivals[arrivals["time_source"] == "catalog"]
     ogs = json.loads((workdir / f"results/evaluation/{pickers[0]}/{associators[0]}/metrics.json").read_text())
@@ -176,6 +182,8 @@ def main() -> None:
     busiest = set(bulletin_days.index[:len(run_days)]) == set(run_days)
     min_picks = config["synthetic"].get("truth_min_picks", SYNTHETIC_DEFAULTS["truth_min_picks"])
     skipped_note = f" ({', '.join(skipped)} skipped: its weights do not load here)" if skipped else ""
+    not_run = [name for name in config["pickers"] if args.pickers and name not in args.pickers]
+    skipped_note += f"; not run this time (--pickers): {', '.join(not_run)}" if not_run else ""
     text = (
         f"OGS synthetic twin (config/ogs-twin.yaml): {n_stations} OGS stations, {days['start']}..{days['end']} "
         f"({' + '.join(str(bulletin_days.get(day, 0)) for day in run_days)} of the bulletin's {bulletin_days.sum()} "
@@ -187,7 +195,7 @@ def main() -> None:
         f"arrivals synthesized, {int(bulletin['visible'].sum())} reach the SNR an analyst needs in the twin's noise "
         f"(the truth's threshold). Measured by `python benchmarks/ogs_twin.py` on {machine()}, shared (load average "
         f"{load:.1f} at the end): workflow {wall:.0f} s ({n_runs} Snakemake run{'s' if n_runs > 1 else ''}), synthesis "
-        f"{synthesis_wall:.0f} s summed over station-days; pick and association wall summed over jobs. "
+        f"{synthesis_wall:.0f} s summed over its day jobs; pick and association wall summed over jobs. "
         f"Pickers: {', '.join(pickers)}{skipped_note}.\n\n"
         f"{markdown_table(header, rows)}\n\n"
         f"The same runs scored against the twin's own truth (results/truth/: visible arrivals, bulletin-picked or "
