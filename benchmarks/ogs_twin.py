@@ -182,7 +182,7 @@ def main() -> None:
     busiest = set(bulletin_days.index[:len(run_days)]) == set(run_days)
     min_picks = config["synthetic"].get("truth_min_picks", SYNTHETIC_DEFAULTS["truth_min_picks"])
     skipped_note = f" ({', '.join(skipped)} skipped: its weights do not load here)" if skipped else ""
-    not_run = [name for name in config["pickers"] if args.pickers and name not in args.pickers]
+    not_run = [name for name in config["pickers"] if name not in pickers and name not in skipped]
     skipped_note += f"; not run this time (--pickers): {', '.join(not_run)}" if not_run else ""
     text = (
         f"OGS synthetic twin (config/ogs-twin.yaml): {n_stations} OGS stations, {days['start']}..{days['end']} "

@@ -150,10 +150,9 @@ def arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
                                                         complexity["polarization_scatter"])
         if phase == "P":
             p_direction = np.stack([vertical, north, east])
-            precursor = {"precursor_lead_s": np.zeros(len(pairs)), "precursor_z": np.zeros(len(pairs)),
-                         "precursor_n": np.zeros(len(pairs)), "precursor_e": np.zeros(len(pairs))}
-        else:
-            precursor = _sp_precursors(cfg["seed"], pairs, p_direction, complexity["sp_precursor_probability"])
+        # only S waves convert to P ahead of themselves; P rows get the columns, empty
+        precursor = _sp_precursors(cfg["seed"], pairs, p_direction,
+                                   complexity["sp_precursor_probability"] if phase == "S" else 0.0)
         rows.append(
             pd.DataFrame(
                 {
