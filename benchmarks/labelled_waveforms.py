@@ -20,8 +20,10 @@ import shutil
 import sys
 import time
 
-from common import SHARED, machine, markdown_table, seisbench_cache, update_readme
+import yaml
+from common import ROOT, SHARED, machine, markdown_table, seisbench_cache, update_readme
 
+from quakesnake.config import section_defaults
 from quakesnake.picker_evaluation import evaluate_picker, read_labelled_records
 
 DATA = SHARED / "data" / "labelled-waveforms"
@@ -32,11 +34,29 @@ ETHZ = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "versi
 STALTA = {"type": "stalta"}
 # the shipped default fine-tuned with real noise (config/train-phasenet-realnoise.yaml)
 REALNOISE = {**SHIPPED, "weights": "quakesnake-synthetic-realnoise"}
+
+
+def snr_gate(synthetic: dict) -> tuple[str, dict]:
+    """The SNR gate at a synthetic truth's rule for an arrival an analyst could pick, and its name."""
+    gate = {"p_min_snr": synthetic["truth_min_snr"], "s_min_snr": synthetic["truth_min_snr"] * synthetic["truth_s_snr_factor"]}
+    return f"SNR >= {gate['p_min_snr']:g} P / {gate['s_min_snr']:g} S", gate
+
+
+# the rule of the shipped model's training labels, and that of the default scenario's analyst
+TRAINING_GATE = snr_gate({**section_defaults("synthetic"),
+                          **yaml.safe_load((ROOT / "config" / "train-phasenet.yaml").read_text())["synthetic"]})
+ANALYST_GATE = snr_gate(section_defaults("synthetic"))
+
 PICKERS = {
     "PhaseNet quakesnake-synthetic (shipped, threshold 0.3)": SHIPPED,
     "PhaseNet quakesnake-synthetic-realnoise (threshold 0.3)": REALNOISE,
     "PhaseNetLight ethz (threshold 0.3)": ETHZ,
     "STA/LTA + AIC": STALTA,
+    # the SNR gate (quakesnake.analyst) at the training labels' rule and at the default analyst's
+    f"PhaseNet quakesnake-synthetic (threshold 0.3), {TRAINING_GATE[0]} (training labels)": {**SHIPPED, **TRAINING_GATE[1]},
+    f"PhaseNet quakesnake-synthetic (threshold 0.3), {ANALYST_GATE[0]} (default analyst)": {**SHIPPED, **ANALYST_GATE[1]},
+    f"PhaseNet quakesnake-synthetic-realnoise (threshold 0.3), {TRAINING_GATE[0]} (training labels)": {
+        **REALNOISE, **TRAINING_GATE[1]},
     # the default scenario's two pickers, and with a second network; schema tolerances (P 0.3 s, S 0.5 s)
     "consensus 2 of (PhaseNet quakesnake-synthetic, STA/LTA)": {"type": "consensus", "members": [SHIPPED, STALTA]},
     "consensus 2 of (PhaseNet quakesnake-synthetic-realnoise, STA/LTA)": {"type": "consensus", "members": [REALNOISE, STALTA]},

@@ -18,7 +18,7 @@ T0 = pd.Timestamp("2024-01-01T10:00:00")
 
 def _pick(station, phase, seconds, network="XX"):
     return {"network": network, "station": station, "location": "", "phase": phase,
-            "time": T0 + pd.Timedelta(seconds=seconds), "probability": 0.9, "picker": "p"}
+            "time": T0 + pd.Timedelta(seconds=seconds), "probability": 0.9, "picker": "p", "snr": 10.0}
 
 
 def _round_tables():

@@ -22,6 +22,7 @@ def picks(*rows, picker=""):
         "time": T0 + pd.to_timedelta([r[2] for r in rows], unit="s"),
         "probability": pd.Series([r[3] for r in rows], dtype=float),
         "picker": pd.Series([picker] * len(rows), dtype=object),
+        "snr": pd.Series([10.0 + r[3] for r in rows], dtype=float),
     })
     return table[tabular.PICK_COLUMNS]
 

@@ -139,6 +139,29 @@ def test_pick_day_picks_every_station_day_once_and_reuses_unchanged_ones(tmp_pat
     assert len(list((tmp_path / "cache").iterdir())) == 3 * 2  # one entry (picks + status) per station-day
 
 
+def test_pick_day_gates_the_days_picks_by_snr_and_reuses_its_station_days(tmp_path, caplog):
+    """The station-days' picks (and their cache) keep every pick with its SNR; the picker's SNR
+    gate applies to the day's picks, so changing it picks nothing again."""
+    raw_dir = tmp_path / "waveforms"
+    raw_dir.mkdir()
+    raws = [write_raw(raw_dir, "AAA", 1), write_raw(raw_dir, "BBB", 2)]
+    outputs = dict(out_picks=tmp_path / "picks" / f"{DAY}.parquet", out_status=tmp_path / "picks" / f"{DAY}.status.csv",
+                   out_station_picks=[tmp_path / "picks" / DAY / f"XX.{s}.parquet" for s in ("AAA", "BBB")],
+                   cache_dir=tmp_path / "cache", margin_s=60.0)
+    caplog.set_level(logging.INFO, logger="quakesnake")
+    everything = pick_day(raws, DAY, {"type": "stalta"}, "stalta", **outputs)
+    assert everything["snr"].notna().all()
+    gate = float(everything.loc[everything["phase"] == "P", "snr"].min()) + 0.01  # the weaker P goes
+
+    caplog.clear()
+    gated = pick_day(raws, DAY, {"type": "stalta", "p_min_snr": gate}, "stalta", **outputs)
+    assert "0 picked, 0 without usable data, 2 unchanged" in caplog.text
+    assert len(gated) == len(everything) - 1 and (gated.loc[gated["phase"] == "P", "snr"] >= gate).all()
+    assert tabular.read_table(outputs["out_picks"]).equals(gated)
+    station_picks = pd.concat([tabular.read_table(path) for path in outputs["out_station_picks"]])
+    assert len(station_picks) == len(everything)
+
+
 def test_pick_day_loads_a_seisbench_model_once_for_the_whole_day(tmp_path, monkeypatch):
     from quakesnake.picking import shards as day_picking
     from test_picking import ENVELOPE, EnvelopePicker

@@ -8,7 +8,7 @@ from quakesnake.merge import merge_station_picks
 def picks(station: str, times: list[str], phase: str = "P") -> pd.DataFrame:
     return pd.DataFrame({
         "network": "XX", "station": station, "location": "", "phase": phase,
-        "time": pd.to_datetime(times), "probability": 0.8, "picker": "test",
+        "time": pd.to_datetime(times), "probability": 0.8, "picker": "test", "snr": 10.0,
     })[PICK_COLUMNS]
 
 

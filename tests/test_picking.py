@@ -32,7 +32,7 @@ RATE = 100.0
 START = obspy.UTCDateTime("2024-01-01T00:10:00")
 PICK_DTYPES = {
     "network": object, "station": object, "location": object, "phase": object,
-    "time": np.dtype("datetime64[ns]"), "probability": np.float64, "picker": object,
+    "time": np.dtype("datetime64[ns]"), "probability": np.float64, "picker": object, "snr": np.float64,
 }
 
 

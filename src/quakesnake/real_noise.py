@@ -23,22 +23,17 @@ from pathlib import Path
 
 import numpy as np
 import obspy
-from obspy.signal.filter import bandpass
 
 from quakesnake.errors import QuakesnakeError
 from quakesnake.picking.picks import DEAD_RUN_S
 from quakesnake.preprocess import PreprocessError, preprocess_stream, true_runs
-# An arrival's SNR as the synthetic truth judges visibility: the generator's band, and its signal
-# window (the peak within SNR_WINDOW_S after the onset).
-from quakesnake.sources.synthetic.arrivals import SNR_WINDOW_S
-from quakesnake.sources.synthetic.noise import ANALYST_BAND_HZ as SNR_BAND_HZ
+# An arrival's SNR as the synthetic truth judges visibility, and as every pick's SNR is measured.
+from quakesnake.analyst import NOISE_WINDOW_S, ONSET_GUARD_S, band_limited, peak_and_noise, snr_of
 from quakesnake.waveforms import WaveformError, read_miniseed
 
 logger = logging.getLogger(__name__)
 
-NOISE_WINDOW_S = 5.0  # noise part of an arrival's SNR: the RMS of this long before it
 START_STEP_S = 0.1  # noise windows start on this grid
-ONSET_GUARD_S = 0.5  # the noise part ends this long before the first arrival (label uncertainty)
 
 
 class RealNoiseError(QuakesnakeError, ValueError):
@@ -169,51 +164,33 @@ def load_recordings(files: list[str], preprocess: dict, screen_picker: dict, cle
     return recordings
 
 
-def _analyst_band(data: np.ndarray, rate: float) -> np.ndarray:
-    """The band an analyst's (and the synthetic truth's) visibility is judged in: causal 1-20 Hz,
-    so no energy of an onset leaks before it."""
-    return np.stack([bandpass(row.astype(np.float64), SNR_BAND_HZ[0], min(SNR_BAND_HZ[1], 0.45 * rate), rate,
-                              corners=4, zerophase=False) for row in data])
-
-
 def _arrival_views(band: np.ndarray, arrivals: dict[str, list[int]], rate: float):
     """Per labelled arrival: (rows it is seen on, peak after the onset per row, noise RMS before it
     per row); None when an arrival has no noise window before it."""
-    signal_len, noise_len, guard = (int(round(x * rate)) for x in (SNR_WINDOW_S, NOISE_WINDOW_S, ONSET_GUARD_S))
     views = []
     for phase, samples in arrivals.items():
         rows = [0] if phase == "P" else [1, 2]  # P on the vertical, S on the horizontals
         for onset in samples:
-            if onset - guard - noise_len < 0 or onset + signal_len > band.shape[1]:
+            measured = peak_and_noise(band[rows], onset, rate)
+            if measured is None:
                 return None
-            peak = np.abs(band[rows, onset:onset + signal_len]).max(axis=1)
-            noise = np.sqrt(np.mean(band[rows, onset - guard - noise_len:onset - guard] ** 2, axis=1))
-            views.append((rows, peak, noise))
+            views.append((rows, *measured))
     return views
 
 
 def arrival_snr(data: np.ndarray, arrivals: dict[str, list[int]], rate: float) -> float | None:
-    """The smallest SNR of the labelled arrivals of a (Z, N, E) trace, or None when it cannot be
-    measured (an arrival too close to the trace's edge, or dead channels).
-
-    SNR as the synthetic truth judges visibility: the 1-20 Hz peak within :data:`SNR_WINDOW_S`
-    after the onset over the 1-20 Hz RMS just before it (for S the P coda counts as noise);
-    P on the vertical, S on the better horizontal.
+    """The smallest SNR (:mod:`quakesnake.analyst`) of the labelled arrivals of a (Z, N, E) trace,
+    or None when it cannot be measured (an arrival too close to the trace's edge, or dead channels).
     """
-    return _smallest_snr(_arrival_views(_analyst_band(data, rate), arrivals, rate))
+    return _smallest_snr(_arrival_views(band_limited(data, rate), arrivals, rate))
 
 
 def _smallest_snr(views) -> float | None:
     """:func:`arrival_snr` from the arrival views of a trace already band-passed."""
     if not views:
         return None
-    ratios = []
-    for _, peak, noise in views:
-        usable = noise > 0
-        if not usable.any():
-            return None
-        ratios.append(float((peak[usable] / noise[usable]).max()))
-    return min(ratios)
+    ratios = [snr_of(peak, noise) for _, peak, noise in views]
+    return None if any(np.isnan(ratios)) else min(ratios)
 
 
 def bury_in_real_noise(data: np.ndarray, arrivals: dict[str, list[int]], noise: np.ndarray, rate: float,
@@ -231,7 +208,7 @@ def bury_in_real_noise(data: np.ndarray, arrivals: dict[str, list[int]], noise: 
     arrival's SNR / sqrt(2)]: onsets buried past what an analyst could pick would teach the
     network to pick in noise, the very fault to cure.
     """
-    band = _analyst_band(data, rate)
+    band = band_limited(data, rate)
     views = _arrival_views(band, arrivals, rate)
     snr = _smallest_snr(views)
     if snr is None or snr < min_snr * np.sqrt(2.0):
@@ -240,7 +217,7 @@ def bury_in_real_noise(data: np.ndarray, arrivals: dict[str, list[int]], noise: 
     guard, noise_len = int(round(ONSET_GUARD_S * rate)), int(round(NOISE_WINDOW_S * rate))
     reference = np.sqrt(np.mean(band[:, first - guard - noise_len:first - guard] ** 2, axis=1))
     noise = noise - noise.mean(axis=1, keepdims=True)
-    noise_band = _analyst_band(noise, rate)
+    noise_band = band_limited(noise, rate)
     noise_rms = np.sqrt(np.mean(noise_band ** 2, axis=1))
     # real noise with the synthetic noise's RMS on every channel (0 where either is missing)
     unit = np.divide(reference, noise_rms, out=np.zeros_like(noise_rms), where=(noise_rms > 0) & (reference > 0))

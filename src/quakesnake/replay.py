@@ -72,6 +72,7 @@ def picks_on_located_stations(picks: pd.DataFrame, stations: pd.DataFrame) -> tu
         "network": table["network"].astype(str).to_numpy(object), "station": table["station"].astype(str).to_numpy(object),
         "location": "", "phase": phase_letters(table["phase"]).to_numpy(object),
         "time": table["time"].to_numpy("datetime64[ns]"), "probability": 1.0, "picker": REFERENCE_PICKER,
+        "snr": np.nan,
     })
     return out.sort_values("time", kind="stable").reset_index(drop=True)[PICK_COLUMNS], n_dropped
 
@@ -93,6 +94,7 @@ def false_picks(picks: pd.DataFrame, rate: float, seed: int = 0) -> pd.DataFrame
         "network": on_station[:, 0], "station": on_station[:, 1], "location": "",
         "phase": rng.choice(np.array(["P", "S"], dtype=object), n_false),
         "time": near + offset_ns.astype("timedelta64[ns]"), "probability": 1.0, "picker": FALSE_PICKER,
+        "snr": np.nan,
     })
     return table.sort_values("time", kind="stable").reset_index(drop=True)[PICK_COLUMNS]
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from quakesnake.errors import QuakesnakeError
 
-PICK_COLUMNS = ["network", "station", "location", "phase", "time", "probability", "picker"]
+PICK_COLUMNS = ["network", "station", "location", "phase", "time", "probability", "picker", "snr"]
 EVENT_COLUMNS = [
     "event_id", "time", "latitude", "longitude", "depth_km", "magnitude",
     "n_picks", "n_p", "n_s", "associator",
@@ -72,6 +72,11 @@ def empty_table(columns: list[str]) -> pd.DataFrame:
     return frame
 
 
+# Columns that tables written before they existed lack (picks: snr, quakesnake.analyst): read as
+# missing values, so that a rerun after an upgrade reuses what was computed.
+FILLED_WHEN_MISSING = {"snr": np.nan}
+
+
 def require_columns(frame: pd.DataFrame, columns: list[str], path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -102,6 +107,9 @@ def read_table(path, columns: list[str] | None = None) -> pd.DataFrame:
     except Exception as exc:  # pyarrow/pandas raise many kinds; the user needs the file and reason
         raise TableError(f"{path}: cannot read table ({exc})") from exc
     if columns:
+        for column in columns:
+            if column in FILLED_WHEN_MISSING and column not in frame.columns:
+                frame[column] = FILLED_WHEN_MISSING[column]
         require_columns(frame, columns, path)
     frame = with_object_text(frame)
     # pandas' own test: np.issubdtype raises on extension dtypes (pandas' "string", the default

@@ -23,7 +23,8 @@ pickers agree within a tolerance per phase (:mod:`.consensus`).
 
 Picks are returned as a table with :data:`quakesnake.tabular.PICK_COLUMNS`; with ``day`` given, only
 picks inside [day, day + 1 d) are kept (shards carry a margin of the neighbouring days so no
-arrival is lost at midnight).
+arrival is lost at midnight). Every pick carries its ``snr`` as an analyst would measure it
+(:mod:`quakesnake.analyst`), and any picker type may drop picks below ``p_min_snr`` / ``s_min_snr``.
 
 Modules: :mod:`.settings` (keys, defaults, validation), :mod:`.models` (SeisBench models and
 weights), :mod:`.seisbench_adapter` (the SeisBench internals used, checked), :mod:`.windows`

@@ -100,5 +100,6 @@ def picks_table(rows: list[Pick], picker_name: str) -> pd.DataFrame:
         "time": pd.to_datetime(pd.Series(time_ns, dtype=np.int64), unit="ns"),
         "probability": pd.Series(probability, dtype=np.float64),
         "picker": pd.Series([picker_name] * len(rows), dtype=object),
+        "snr": np.full(len(rows), np.nan),  # measured on the stream by pick_stream (quakesnake.analyst)
     })
     return table[tabular.PICK_COLUMNS]

@@ -44,6 +44,17 @@ def picker_settings(picker_cfg: dict) -> dict:
     return settings
 
 
+# A picker's SNR gate: dropping picks below an SNR needs the picks, not the picker, so a job that
+# picks whole days applies it after its (cached) station-day picks (quakesnake.picking.shards).
+SNR_GATE_KEYS = ("p_min_snr", "s_min_snr")
+
+
+def ungated(settings: dict) -> dict:
+    """Picker settings without their own SNR gate (a consensus' members keep theirs: which member
+    picks count changes which picks agree)."""
+    return {**settings, **dict.fromkeys(SNR_GATE_KEYS)}
+
+
 def _single_pickers(picker_cfg: dict) -> list[dict]:
     """The picker itself, or a consensus picker's members (recursively): the pickers that run."""
     if picker_cfg.get("type") == "consensus":

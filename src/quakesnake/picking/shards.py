@@ -39,8 +39,8 @@ from quakesnake.cache import ContentCache, content_key, copy_into_place, file_di
 from quakesnake.merge import merge_station_picks
 from quakesnake.picking.models import resolve_device, weights_identity
 from quakesnake.picking.picks import empty_picks, picks_table
-from quakesnake.picking.settings import picker_settings
-from quakesnake.picking.stream import pick_stream, picker_model
+from quakesnake.picking.settings import picker_settings, ungated
+from quakesnake.picking.stream import above_min_snr, pick_stream, picker_model
 from quakesnake.preprocess import preprocess_settings, preprocess_station_day
 
 logger = logging.getLogger(__name__)
@@ -75,12 +75,15 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
     not the other way round).
     """
     settings = picker_settings(picker_cfg)
+    # The station-days' picks (and their cache) hold every pick with its SNR; the picker's SNR gate
+    # is applied to the day's picks, so changing it picks nothing again.
+    picking = ungated(settings)
     options = preprocess_settings(preprocess_options or {})
     raw_paths, out_station_picks = list(map(Path, raw_paths)), list(map(Path, out_station_picks))
     if len(raw_paths) != len(out_station_picks):
         raise ValueError(f"{len(raw_paths)} raw station-days but {len(out_station_picks)} picks outputs")
     identity = [day, margin_s, {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
-                settings, weights_identity(settings)]
+                picking, weights_identity(settings)]
     cache = ContentCache(cache_dir)
     model = None
 
@@ -128,7 +131,7 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
 
                             torch.set_num_threads(int(threads))
                     started = time.perf_counter()
-                    picks = pick_stream(stream, settings, day=day, model=model, picker_name=picker_name)
+                    picks = pick_stream(stream, picking, day=day, model=model, picker_name=picker_name)
                     seconds["pick"] += time.perf_counter() - started
                     counts["picked"] += 1
                 del stream
@@ -143,7 +146,7 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
             tables.append(picks)
             rows.append(tabular.shard_status_row(day, network, station, record))
 
-    day_picks = merge_station_picks(tables) if tables else tabular.empty_table(tabular.PICK_COLUMNS)
+    day_picks = above_min_snr(merge_station_picks(tables) if tables else empty_picks(picker_name), settings)
     tabular.write_table(day_picks, out_picks)
     tabular.write_table(pd.DataFrame(rows, columns=tabular.SHARD_STATUS_TABLE_COLUMNS), out_status)
     logger.info(

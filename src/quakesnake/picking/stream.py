@@ -4,6 +4,7 @@ from __future__ import annotations
 import obspy
 import pandas as pd
 
+from quakesnake.analyst import pick_snr
 from quakesnake.picking.consensus import agreed_picks
 from quakesnake.picking.models import load_model
 from quakesnake.picking.picks import Pick, outside_dead_stretches, picks_table
@@ -27,6 +28,10 @@ def pick_stream(
 
     ``model`` reuses an already loaded SeisBench model (see :func:`load_model`); ``day``
     ('YYYY-MM-DD') keeps only picks inside [day, day + 1 d).
+
+    Every pick's ``snr`` is measured on the stream as an analyst would (:mod:`quakesnake.analyst`;
+    a consensus pick has its member pick's); ``p_min_snr`` / ``s_min_snr`` drop the picks below
+    them (a pick whose SNR cannot be measured, at the edge of the data, is kept).
     """
     settings = picker_settings(picker_cfg)
     if settings["type"] == "consensus":
@@ -40,12 +45,22 @@ def pick_stream(
         else:
             rows = _pick_seisbench(stream, model if model is not None else load_model(picker_cfg), settings)
         picks = picks_table(rows, picker_name)
+        picks["snr"] = pick_snr(stream, picks)
+    picks = above_min_snr(picks, settings)
     if day is not None:
         day_start = pd.Timestamp(day)
         inside = (picks["time"] >= day_start) & (picks["time"] < day_start + pd.Timedelta(days=1))
         picks = picks[inside]
     picks = picks.sort_values(["time", "network", "station", "location", "phase"], kind="stable")
     return picks.reset_index(drop=True)
+
+
+def above_min_snr(picks: pd.DataFrame, settings: dict) -> pd.DataFrame:
+    """The picks at or above the picker's ``p_min_snr`` / ``s_min_snr`` (null: no gate); a pick
+    without a measured SNR is kept."""
+    minimum = picks["phase"].map({"P": settings["p_min_snr"], "S": settings["s_min_snr"]}).astype(float)
+    below = (picks["snr"] < minimum).to_numpy()  # NaN on either side: kept
+    return picks[~below].reset_index(drop=True) if below.any() else picks
 
 
 def picker_model(picker_cfg: dict):

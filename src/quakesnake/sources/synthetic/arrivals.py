@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 
+from quakesnake.analyst import SNR_WINDOW_S
 # The magnitude stage measures ML with the same −log A0 law.
 from quakesnake.magnitude import minus_log_a0
 from quakesnake.sources.synthetic.gaps import arrivals_in_gaps
@@ -31,8 +32,7 @@ RADIATION_FLOOR = 0.15
 # The S level is calibrated on its pulse and this much coda (the Wood–Anderson peak lies in it).
 CALIBRATION_CODA_S = 30.0
 
-# Analyst view (band: noise.ANALYST_BAND_HZ): window after the onset, P-coda window before S.
-SNR_WINDOW_S = 2.0
+# Analyst view (quakesnake.analyst: band and window after the onset); the P-coda window before S.
 PRE_S_WINDOW_S = 1.0
 
 

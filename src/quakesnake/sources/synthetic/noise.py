@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import trapezoid
 
+# Analyst view: the band in which snr and the noise RMS of the arrivals table are measured.
+from quakesnake.analyst import ANALYST_BAND_HZ
 from quakesnake.sources.synthetic.settings import (
     DAY_S, SAMPLING_RATE_HZ, day_label, keyed_rng, midnight, resolve_config,
 )
@@ -18,8 +20,6 @@ from quakesnake.sources.synthetic.stations import station_properties
 # the day/night cycle of the cultural noise may stretch this much to fit an FFT window (see daylight_cycles)
 DAYLIGHT_STRETCH_MAX = 0.02
 
-# Analyst view: the band in which snr and the noise RMS of the arrivals table are measured.
-ANALYST_BAND_HZ = (1.0, 20.0)
 
 # Noise model.
 CULTURAL_REFERENCE_RMS_M_S = 1.0e-8
