@@ -151,8 +151,11 @@ def unmatched(records, pickers: dict, write_readme: bool) -> None:
         places = unmatched_pick_places(records, picker_cfg).set_index("phase")
         for phase in places.index:
             rows.append([name, phase, *[int(places.loc[phase, place]) for place in UNMATCHED_PLACES],
-                         int(places.loc[phase].sum())])
-    header = ["model", "pick phase", *UNMATCHED_PLACES, "unmatched in all"]
+                         int(places.loc[phase, list(UNMATCHED_PLACES)].sum()),
+                         round(places.loc[phase, "median SNR, matched"], 1),
+                         round(places.loc[phase, "median SNR, unmatched"], 1)])
+    header = ["model", "pick phase", *UNMATCHED_PLACES, "unmatched in all", "median SNR, matched",
+              "median SNR, unmatched"]
     text = (f"Where the picks that match no label lie on the {len(records)} labelled records (each record "
             f"holds one event; a pick of one phase is matched only by that phase's label within 0.5 s; 'at' = "
             f"within 1 s of the record's P or S label), measured by `python benchmarks/labelled_waveforms.py "

@@ -106,11 +106,16 @@ def test_unmatched_picks_are_placed_by_the_records_own_p_and_s(labelled_dir, mon
         p, s = record.p_time, record.s_time
         rows = [("P", p + 0.1), ("P", s + 0.2), ("P", s + 5.0), ("S", p - 5.0), ("S", s), ("S", p + 0.3)]
         return pd.DataFrame({"phase": [phase for phase, _ in rows],
-                             "time": pd.to_datetime([str(t)[:-1] for _, t in rows])})
+                             "time": pd.to_datetime([str(t)[:-1] for _, t in rows]),
+                             "snr": [20.0, 3.0, 2.0, np.nan, 12.0, 4.0]})
 
     monkeypatch.setattr(picker_evaluation, "pick_stream", fake_picks)
     places = picker_evaluation.unmatched_pick_places(records, {"type": "stalta"}).set_index("phase")
-    assert places.loc["P"].to_dict() == {"before P": 0, "at P": 0, "between P and S": 0, "at S": 3, "after S": 3,
-                                         "no label": 0}
-    assert places.loc["S"].to_dict() == {"before P": 3, "at P": 3, "between P and S": 0, "at S": 0, "after S": 0,
-                                         "no label": 0}
+    snr_columns = ["median SNR, matched", "median SNR, unmatched"]
+    assert places.loc["P"].drop(snr_columns).to_dict() == {
+        "before P": 0, "at P": 0, "between P and S": 0, "at S": 3, "after S": 3, "no label": 0}
+    assert places.loc["S"].drop(snr_columns).to_dict() == {
+        "before P": 3, "at P": 3, "between P and S": 0, "at S": 0, "after S": 0, "no label": 0}
+    # the SNRs of matched and unmatched picks (unmeasured ones left out)
+    assert places.loc["P", snr_columns].tolist() == [20.0, 2.5]
+    assert places.loc["S", snr_columns].tolist() == [12.0, 4.0]
