@@ -27,12 +27,16 @@ from quakesnake.config import section_defaults
 from quakesnake.picker_evaluation import evaluate_picker, read_labelled_records
 
 DATA = SHARED / "data" / "labelled-waveforms"
-SHIPPED = {"type": "seisbench", "model": "PhaseNet", "weights": "quakesnake-synthetic",
+# the shipped default picker's weights (config/config.yaml), and the earlier ones
+SHIPPED_NAME = "quakesnake-synthetic-realnoise-windows"
+SHIPPED = {"type": "seisbench", "model": "PhaseNet", "weights": SHIPPED_NAME,
            "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
 ETHZ = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
         "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
 STALTA = {"type": "stalta"}
-# the shipped default fine-tuned with real noise (config/train-phasenet-realnoise.yaml)
+# the default until issue 15's last change (config/train-phasenet.yaml), and it fine-tuned with real
+# noise (config/train-phasenet-realnoise.yaml), which the shipped default fine-tunes further
+FIRST = {**SHIPPED, "weights": "quakesnake-synthetic"}
 REALNOISE = {**SHIPPED, "weights": "quakesnake-synthetic-realnoise"}
 
 
@@ -48,22 +52,19 @@ TRAINING_GATE = snr_gate({**section_defaults("synthetic"),
 ANALYST_GATE = snr_gate(section_defaults("synthetic"))
 
 PICKERS = {
-    "PhaseNet quakesnake-synthetic (shipped, threshold 0.3)": SHIPPED,
+    f"PhaseNet {SHIPPED_NAME} (shipped default, threshold 0.3)": SHIPPED,
+    "PhaseNet quakesnake-synthetic (default until now, threshold 0.3)": FIRST,
     "PhaseNet quakesnake-synthetic-realnoise (threshold 0.3)": REALNOISE,
     "PhaseNetLight ethz (threshold 0.3)": ETHZ,
     "STA/LTA + AIC": STALTA,
     # the SNR gate (quakesnake.analyst) at the training labels' rule and at the default analyst's
-    f"PhaseNet quakesnake-synthetic (threshold 0.3), {TRAINING_GATE[0]} (training labels)": {**SHIPPED, **TRAINING_GATE[1]},
-    f"PhaseNet quakesnake-synthetic (threshold 0.3), {ANALYST_GATE[0]} (default analyst)": {**SHIPPED, **ANALYST_GATE[1]},
-    f"PhaseNet quakesnake-synthetic-realnoise (threshold 0.3), {TRAINING_GATE[0]} (training labels)": {
-        **REALNOISE, **TRAINING_GATE[1]},
+    f"PhaseNet {SHIPPED_NAME} (threshold 0.3), {TRAINING_GATE[0]} (training labels)": {**SHIPPED, **TRAINING_GATE[1]},
+    f"PhaseNet {SHIPPED_NAME} (threshold 0.3), {ANALYST_GATE[0]} (default analyst)": {**SHIPPED, **ANALYST_GATE[1]},
     # the default scenario's two pickers, and with a second network; schema tolerances (P 0.3 s, S 0.5 s)
-    "consensus 2 of (PhaseNet quakesnake-synthetic, STA/LTA)": {"type": "consensus", "members": [SHIPPED, STALTA]},
-    "consensus 2 of (PhaseNet quakesnake-synthetic-realnoise, STA/LTA)": {"type": "consensus", "members": [REALNOISE, STALTA]},
-    "consensus 2 of (PhaseNet quakesnake-synthetic-realnoise, PhaseNetLight ethz, STA/LTA)": {
-        "type": "consensus", "members": [REALNOISE, ETHZ, STALTA]},
+    f"consensus 2 of (PhaseNet {SHIPPED_NAME}, STA/LTA)": {"type": "consensus", "members": [SHIPPED, STALTA]},
+    f"consensus 2 of (PhaseNet {SHIPPED_NAME}, PhaseNetLight ethz, STA/LTA)": {
+        "type": "consensus", "members": [SHIPPED, ETHZ, STALTA]},
 }
-
 
 def _uses_ethz(picker_cfg: dict) -> bool:
     return picker_cfg.get("weights") == "ethz" or any(_uses_ethz(m) for m in picker_cfg.get("members", []))
@@ -73,7 +74,7 @@ def _with_phasenet_weights(picker_cfg: dict, weights: str) -> dict:
     """``picker_cfg`` with ``weights`` wherever it names the shipped PhaseNet weights."""
     if picker_cfg.get("members"):
         return {**picker_cfg, "members": [_with_phasenet_weights(m, weights) for m in picker_cfg["members"]]}
-    return {**picker_cfg, "weights": weights} if picker_cfg.get("weights") == "quakesnake-synthetic" else picker_cfg
+    return {**picker_cfg, "weights": weights} if picker_cfg.get("weights") == SHIPPED_NAME else picker_cfg
 
 
 def main() -> None:
@@ -97,8 +98,8 @@ def main() -> None:
         print("../shared/models/seisbench-cache absent: PhaseNetLight skipped", file=sys.stderr)
         pickers = {name: cfg for name, cfg in pickers.items() if not _uses_ethz(cfg)}
     if args.phasenet_weights:
-        pickers = {name.replace("quakesnake-synthetic (shipped, ", f"{args.phasenet_weights} (")
-                   .replace("quakesnake-synthetic", args.phasenet_weights): _with_phasenet_weights(cfg, args.phasenet_weights)
+        pickers = {name.replace(f"{SHIPPED_NAME} (shipped default, ", f"{args.phasenet_weights} (")
+                   .replace(SHIPPED_NAME, args.phasenet_weights): _with_phasenet_weights(cfg, args.phasenet_weights)
                    for name, cfg in pickers.items()}
 
     records = read_labelled_records(DATA / "npz", DATA / "labels.csv")
@@ -170,7 +171,7 @@ def experiments(records, labelled_paths: list[str], write_readme: bool) -> None:
     match no label lie (quakesnake.picker_evaluation), threshold 0.3 for all."""
     from quakesnake.picker_evaluation import UNMATCHED_PLACES, unmatched_pick_places
 
-    models = {"quakesnake-synthetic (shipped)": "quakesnake-synthetic"}
+    models = {f"{SHIPPED_NAME} (shipped default)": SHIPPED_NAME}
     for item in labelled_paths:
         label, separator, path = item.partition("=")
         if not separator or not label or not path:
