@@ -66,6 +66,7 @@ PICKERS = {
         "type": "consensus", "members": [SHIPPED, ETHZ, STALTA]},
 }
 
+
 def _uses_ethz(picker_cfg: dict) -> bool:
     return picker_cfg.get("weights") == "ethz" or any(_uses_ethz(m) for m in picker_cfg.get("members", []))
 

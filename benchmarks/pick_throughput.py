@@ -19,7 +19,8 @@ load (shared) falls on all of them alike; a method's time is the median over rep
 station-days, its ratio the median of the paired ratios classify / method. Agreement: the
 classify picks (the reference) reproduced by the method within 0.1 s (same station and phase),
 and the method's picks with no reference pick within 0.1 s, per reference pick. Models:
-PhaseNet (``--weights``, else the project's shipped weights when present, else a seeded random
+PhaseNet (``--weights``, else the project's first shipped weights, ``quakesnake-synthetic``, which
+the README's throughput tables measured (the later ones share their architecture), else a seeded random
 init: timing only), EQTransformer (seeded random init: timing and exactness only) and
 PhaseNetLight 'ethz' (real SeisBench weights from ../shared, when present), whose agreement is
 also measured on all 12 station-days of the day. Peak memory, the cost of starting a picking
@@ -334,7 +335,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the timed process")
     parser.add_argument("--weights", help="PhaseNet weights (path or name); default: the shipped "
-                                          "'quakesnake-synthetic' when present, else a seeded random init")
+                                          "'quakesnake-synthetic' (the README tables' weights) when present, else a "
+                                          "seeded random init")
     parser.add_argument("--update-readme", action="store_true", help="write the tables into README.md")
     parser.add_argument("--child-model", help=argparse.SUPPRESS)
     parser.add_argument("--child-weights", help=argparse.SUPPRESS)

@@ -49,15 +49,20 @@ def test_on_a_vertical_only_station_s_is_measured_on_the_vertical():
     assert np.isfinite(snr[0]) and snr[0] > 4
 
 
-def test_zero_filled_gaps_are_not_counted_as_quiet_noise():
-    """A gap filled with zeros in the noise window would make any onset after it look strong."""
+@pytest.mark.parametrize("fill", [0.0, 3.0])
+def test_dead_runs_are_not_counted_as_quiet_noise(fill):
+    """A gap filled with zeros, or a flat-lined stretch, in the noise window would make any onset
+    after it look strong."""
     stream = event_stream([(P_S, S_S)])
     before = pick_snr(stream, picks_at(("P", 30.0)))[0]
     gapped = stream.copy()
     for trace in gapped:
-        trace.data[int(25.0 * RATE):int(28.0 * RATE)] = 0.0  # 3 of the 5 s noise window
+        trace.data[int(25.0 * RATE):int(28.0 * RATE)] = fill  # 3 of the 5 s noise window
     after = pick_snr(gapped, picks_at(("P", 30.0)))[0]
-    assert after == pytest.approx(before, rel=0.25)  # not the 1.6 x of an RMS over the zeros too
+    assert after == pytest.approx(before, rel=0.25)  # not the 1.6 x (or more) of an RMS over the run too
+    for trace in gapped:
+        trace.data[int(24.0 * RATE):int(29.2 * RATE)] = fill  # under 1 s of data left in the window
+    assert np.isnan(pick_snr(gapped, picks_at(("P", 30.0)))[0])
 
 
 def test_every_pick_carries_its_snr_and_the_gate_drops_the_weak_ones():

@@ -8,7 +8,7 @@ import obspy
 import pandas as pd
 import pytest
 
-from quakesnake import download, tabular
+from quakesnake import analyst, download, tabular
 from quakesnake.cache import ContentCache, content_key
 from quakesnake.picking import pick_day
 from quakesnake.sources.fdsn import StationDay
@@ -139,7 +139,7 @@ def test_pick_day_picks_every_station_day_once_and_reuses_unchanged_ones(tmp_pat
     assert len(list((tmp_path / "cache").iterdir())) == 3 * 2  # one entry (picks + status) per station-day
 
 
-def test_pick_day_gates_the_days_picks_by_snr_and_reuses_its_station_days(tmp_path, caplog):
+def test_pick_day_gates_the_days_picks_by_snr_and_reuses_its_station_days(tmp_path, caplog, monkeypatch):
     """The station-days' picks (and their cache) keep every pick with its SNR; the picker's SNR
     gate applies to the day's picks, so changing it picks nothing again."""
     raw_dir = tmp_path / "waveforms"
@@ -160,6 +160,11 @@ def test_pick_day_gates_the_days_picks_by_snr_and_reuses_its_station_days(tmp_pa
     assert tabular.read_table(outputs["out_picks"]).equals(gated)
     station_picks = pd.concat([tabular.read_table(path) for path in outputs["out_station_picks"]])
     assert len(station_picks) == len(everything)
+
+    caplog.clear()  # another way of measuring SNR: the cached SNRs are stale, all is picked again
+    monkeypatch.setitem(analyst.CONVENTION, "signal_s", 3.0)
+    pick_day(raws, DAY, {"type": "stalta", "p_min_snr": gate}, "stalta", **outputs)
+    assert "2 picked, 0 without usable data, 0 unchanged" in caplog.text
 
 
 def test_pick_day_loads_a_seisbench_model_once_for_the_whole_day(tmp_path, monkeypatch):

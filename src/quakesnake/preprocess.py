@@ -600,6 +600,20 @@ def _summary(details: dict) -> str:
     return "; ".join(parts)
 
 
+# A run of one repeated value at least this long is no data: a zero-filled gap, a held last sample,
+# a flat-lined or clipped-dead channel (picks inside one are dropped, its samples are no noise for an
+# SNR, no real-noise training window holds one).
+DEAD_RUN_S = 1.0
+
+
+def dead_runs(data: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """First and last sample (both inclusive) of each run of one repeated value in ``data`` that
+    lasts :data:`DEAD_RUN_S` or longer."""
+    starts, ends = true_runs(np.diff(data) == 0)  # a run of diffs [start, end) is samples [start, end]
+    long = ends - starts + 1 >= DEAD_RUN_S * rate
+    return starts[long], ends[long]
+
+
 def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) indices of the runs of True in a boolean array."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))

@@ -25,10 +25,9 @@ import numpy as np
 import obspy
 
 from quakesnake.errors import QuakesnakeError
-from quakesnake.picking.picks import DEAD_RUN_S
-from quakesnake.preprocess import PreprocessError, preprocess_stream, true_runs
+from quakesnake.preprocess import PreprocessError, dead_runs, preprocess_stream
 # An arrival's SNR as the synthetic truth judges visibility, and as every pick's SNR is measured.
-from quakesnake.analyst import NOISE_WINDOW_S, ONSET_GUARD_S, band_limited, peak_and_noise, snr_of
+from quakesnake.analyst import band_limited, onset_windows, peak_and_noise, snr_of
 from quakesnake.waveforms import WaveformError, read_miniseed
 
 logger = logging.getLogger(__name__)
@@ -71,8 +70,9 @@ class Recording:
 
 
 def _constant_spans(stream: obspy.Stream) -> list[tuple[obspy.UTCDateTime, obspy.UTCDateTime]]:
-    """Stretches where a channel holds one value for :data:`DEAD_RUN_S` or longer: gap fills
-    (a held last sample, as some downloaders write them; zeros) and dead channels. Any channel,
+    """Stretches where a channel holds one value long enough to be no data
+    (:func:`quakesnake.preprocess.dead_runs`): gap fills (a held last sample, as some downloaders
+    write them; zeros) and dead channels. Any channel,
     not all of them: a window with one frozen component is not the noise of a working station."""
     spans = []
     for trace in stream:
@@ -80,10 +80,8 @@ def _constant_spans(stream: obspy.Stream) -> list[tuple[obspy.UTCDateTime, obspy
         if np.ma.isMaskedArray(data):
             data = data.filled(0)
         rate = trace.stats.sampling_rate
-        starts, ends = true_runs(np.diff(data) == 0)
-        long = ends - starts + 1 >= DEAD_RUN_S * rate
         spans += [(trace.stats.starttime + s / rate, trace.stats.starttime + e / rate)
-                  for s, e in zip(starts[long], ends[long])]
+                  for s, e in zip(*dead_runs(data, rate))]
     return spans
 
 
@@ -214,8 +212,8 @@ def bury_in_real_noise(data: np.ndarray, arrivals: dict[str, list[int]], noise: 
     if snr is None or snr < min_snr * np.sqrt(2.0):
         return None
     first = min(onset for samples in arrivals.values() for onset in samples)
-    guard, noise_len = int(round(ONSET_GUARD_S * rate)), int(round(NOISE_WINDOW_S * rate))
-    reference = np.sqrt(np.mean(band[:, first - guard - noise_len:first - guard] ** 2, axis=1))
+    noise_start, noise_end, _ = onset_windows(first, rate)
+    reference = np.sqrt(np.mean(band[:, noise_start:noise_end] ** 2, axis=1))
     noise = noise - noise.mean(axis=1, keepdims=True)
     noise_band = band_limited(noise, rate)
     noise_rms = np.sqrt(np.mean(noise_band ** 2, axis=1))

@@ -66,7 +66,7 @@ def phase_letters(phases) -> pd.Series:
 
 
 def empty_table(columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    frame = pd.DataFrame({c: pd.Series(dtype=float if c in FILLED_WHEN_MISSING else object) for c in columns})
     if "time" in frame:
         frame["time"] = pd.Series(dtype="datetime64[ns]")
     return frame

@@ -11,7 +11,7 @@ import obspy
 import pandas as pd
 
 from quakesnake import tabular
-from quakesnake.preprocess import true_runs
+from quakesnake.preprocess import DEAD_RUN_S, dead_runs
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ class Pick(NamedTuple):
     probability: float
 
 
-DEAD_RUN_S = 1.0  # a run of exact zeros at least this long is a (zero-filled) gap, not data
 
 
 def _dead_stretches(traces: list[obspy.Trace]) -> np.ndarray:
@@ -39,10 +38,9 @@ def _dead_stretches(traces: list[obspy.Trace]) -> np.ndarray:
     for trace in traces:
         data = np.asarray(trace.data)
         rate = trace.stats.sampling_rate
-        starts, ends = true_runs(np.diff(data) == 0)  # run of diffs [start, end) = samples [start, end]
-        long = ends - starts + 1 >= DEAD_RUN_S * rate
+        starts, ends = dead_runs(data, rate)
         t0 = trace.stats.starttime.ns
-        spans = np.column_stack([t0 + np.round(starts[long] / rate * 1e9), t0 + np.round(ends[long] / rate * 1e9)])
+        spans = np.column_stack([t0 + np.round(starts / rate * 1e9), t0 + np.round(ends / rate * 1e9)])
         common = spans if common is None else _intersect_spans(common, spans)
     return np.empty((0, 2)) if common is None else common
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import obspy
 import pandas as pd
 
-from quakesnake import tabular
+from quakesnake import analyst, tabular
 from quakesnake.cache import ContentCache, content_key, copy_into_place, file_digest
 from quakesnake.merge import merge_station_picks
 from quakesnake.picking.models import resolve_device, weights_identity
@@ -83,7 +83,7 @@ def pick_day(raw_paths, day: str, picker_cfg: dict, picker_name: str, *, out_pic
     if len(raw_paths) != len(out_station_picks):
         raise ValueError(f"{len(raw_paths)} raw station-days but {len(out_station_picks)} picks outputs")
     identity = [day, margin_s, {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
-                picking, weights_identity(settings)]
+                picking, weights_identity(settings), analyst.CONVENTION]
     cache = ContentCache(cache_dir)
     model = None
 
