@@ -27,8 +27,9 @@ from quakesnake.config import section_defaults
 from quakesnake.picker_evaluation import evaluate_picker, read_labelled_records
 
 DATA = SHARED / "data" / "labelled-waveforms"
-# the shipped default picker's weights (config/config.yaml), and the earlier ones
-SHIPPED_NAME = "quakesnake-synthetic-realnoise-windows"
+# the shipped default picker's weights (the SeisBench picker of config/config.yaml), and the earlier ones
+DEFAULT_PICKERS = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["pickers"]
+SHIPPED_NAME = next(picker["weights"] for picker in DEFAULT_PICKERS.values() if picker["type"] == "seisbench")
 SHIPPED = {"type": "seisbench", "model": "PhaseNet", "weights": SHIPPED_NAME,
            "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
 ETHZ = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",

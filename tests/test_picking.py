@@ -541,7 +541,8 @@ def test_picks_inside_dead_stretches_are_dropped():
     """A flat-lined or zero-filled stretch (every component constant for >= DEAD_RUN_S) is no data:
     a network's output there (its windows normalised by a zero spread, or a step into the flat
     part) is dropped; picks on live data, or where one component still records, stay."""
-    from quakesnake.picking.picks import DEAD_RUN_S, Pick, outside_dead_stretches as _outside_dead_stretches
+    from quakesnake.picking.picks import Pick, outside_dead_stretches as _outside_dead_stretches
+    from quakesnake.preprocess import DEAD_RUN_S
 
     rate, start = 100.0, obspy.UTCDateTime("2024-01-01T00:00:00")
     live = np.random.default_rng(0).normal(0, 10, 6000)

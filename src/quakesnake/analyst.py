@@ -23,6 +23,7 @@ from obspy.signal.filter import bandpass
 from quakesnake.preprocess import DEAD_RUN_S, dead_runs
 
 ANALYST_BAND_HZ = (1.0, 20.0)
+ANALYST_CORNERS = 4  # Butterworth corners of each band edge
 SNR_WINDOW_S = 2.0  # signal: the peak within this long after the onset
 NOISE_WINDOW_S = 5.0  # noise: the RMS over this long before the onset ...
 ONSET_GUARD_S = 0.5  # ... ending this long before it (an onset's time is uncertain by about this)
@@ -33,7 +34,7 @@ FILTER_WARM_UP_S = 5.0
 PICKS_PER_CALL = 1000  # stretches band-passed at once (~10 MB each array at 100 Hz)
 # Everything a pick's SNR depends on: part of the pick stage's cache key, so a change here
 # measures the cached station-days again.
-CONVENTION = {"band_hz": ANALYST_BAND_HZ, "corners": 4, "signal_s": SNR_WINDOW_S, "noise_s": NOISE_WINDOW_S,
+CONVENTION = {"band_hz": ANALYST_BAND_HZ, "corners": ANALYST_CORNERS, "signal_s": SNR_WINDOW_S, "noise_s": NOISE_WINDOW_S,
               "guard_s": ONSET_GUARD_S, "min_noise_s": MIN_NOISE_S, "warm_up_s": FILTER_WARM_UP_S,
               "dead_run_s": DEAD_RUN_S}
 
@@ -41,7 +42,7 @@ CONVENTION = {"band_hz": ANALYST_BAND_HZ, "corners": 4, "signal_s": SNR_WINDOW_S
 def band_limited(data: np.ndarray, rate: float) -> np.ndarray:
     """Rows of ``data`` (... × samples) in the causal analyst band (upper corner capped below Nyquist)."""
     return bandpass(np.asarray(data, dtype=np.float64), ANALYST_BAND_HZ[0], min(ANALYST_BAND_HZ[1], 0.45 * rate), rate,
-                    corners=4, zerophase=False, axis=-1)
+                    corners=ANALYST_CORNERS, zerophase=False, axis=-1)
 
 
 def onset_windows(onset: int, rate: float) -> tuple[int, int, int]:
@@ -109,16 +110,13 @@ def pick_snr(stream: obspy.Stream, picks: pd.DataFrame) -> np.ndarray:
     for trace in stream:
         by_instrument.setdefault((trace.stats.network, trace.stats.station, trace.stats.location), []).append(trace)
     times_ns = picks["time"].to_numpy("datetime64[ns]").astype(np.int64)
-    instrument = list(zip(picks["network"], picks["station"], picks["location"]))
-    phases = picks["phase"].to_numpy()
-    for key, traces in by_instrument.items():
-        mine = np.array([i for i, other in enumerate(instrument) if other == key], dtype=int)
-        for phase in ("P", "S"):
-            rows = mine[phases[mine] == phase]
-            if rows.size:
-                per_trace = np.stack([_trace_snr(trace, times_ns[rows]) for trace in _seen_on(traces, phase)])
-                measured = ~np.isnan(per_trace).all(axis=0)
-                snr[rows[measured]] = np.nanmax(per_trace[:, measured], axis=0)
+    groups = picks.groupby(["network", "station", "location", "phase"], sort=False).indices
+    for (network, station, location, phase), rows in groups.items():
+        traces = by_instrument.get((network, station, location))
+        if traces:
+            per_trace = np.stack([_trace_snr(trace, times_ns[rows]) for trace in _seen_on(traces, phase)])
+            measured = ~np.isnan(per_trace).all(axis=0)
+            snr[rows[measured]] = np.nanmax(per_trace[:, measured], axis=0)
     return snr
 
 

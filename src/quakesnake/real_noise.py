@@ -26,7 +26,7 @@ import obspy
 
 from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import PreprocessError, dead_runs, preprocess_stream
-# An arrival's SNR as the synthetic truth judges visibility, and as every pick's SNR is measured.
+# An arrival's SNR measured on the trace, as every pick's SNR is.
 from quakesnake.analyst import band_limited, onset_windows, peak_and_noise, snr_of
 from quakesnake.waveforms import WaveformError, read_miniseed
 

@@ -65,16 +65,16 @@ def phase_letters(phases) -> pd.Series:
     return pd.Series(phases).astype(str).str.upper().str[0].astype(object)
 
 
+# Columns that tables written before they existed lack (picks: snr, quakesnake.analyst): read as
+# missing values, so that a rerun after an upgrade reuses what was computed.
+FILLED_WHEN_MISSING = {"snr": np.nan}
+
+
 def empty_table(columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype=float if c in FILLED_WHEN_MISSING else object) for c in columns})
     if "time" in frame:
         frame["time"] = pd.Series(dtype="datetime64[ns]")
     return frame
-
-
-# Columns that tables written before they existed lack (picks: snr, quakesnake.analyst): read as
-# missing values, so that a rerun after an upgrade reuses what was computed.
-FILLED_WHEN_MISSING = {"snr": np.nan}
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], path) -> None:

@@ -11,7 +11,7 @@ import obspy
 import pandas as pd
 
 from quakesnake import tabular
-from quakesnake.preprocess import DEAD_RUN_S, dead_runs
+from quakesnake.preprocess import dead_runs
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,9 @@ class Pick(NamedTuple):
     probability: float
 
 
-
-
 def _dead_stretches(traces: list[obspy.Trace]) -> np.ndarray:
     """(start ns, end ns) rows of the stretches where every trace of one instrument holds one
-    constant value for at least :data:`DEAD_RUN_S`: zero-filled gaps, flat-lined or clipped-dead
+    constant value for at least :data:`quakesnake.preprocess.DEAD_RUN_S`: zero-filled gaps, flat-lined or clipped-dead
     channels. A network normalises each window by its spread, so a window of such data (or one
     with a step into it) is an artefact it was never shown, and its output there means nothing."""
     common = None

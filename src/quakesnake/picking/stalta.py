@@ -11,8 +11,8 @@ import obspy
 from obspy.signal.filter import bandpass
 from obspy.signal.trigger import recursive_sta_lta, trigger_onset
 
-from quakesnake.picking.picks import DEAD_RUN_S, Pick
-from quakesnake.preprocess import true_runs
+from quakesnake.picking.picks import Pick
+from quakesnake.preprocess import DEAD_RUN_S, true_runs
 
 logger = logging.getLogger(__name__)
 
