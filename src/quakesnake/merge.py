@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from quakesnake.tabular import PICK_COLUMNS, concat_tables, read_table
+from quakesnake.tabular import PICK_COLUMNS, concat_tables, read_table, with_object_text
 
 
 def merge_station_picks(paths_or_frames) -> pd.DataFrame:
@@ -24,4 +24,5 @@ def merge_station_picks(paths_or_frames) -> pd.DataFrame:
     merged["location"] = merged["location"].fillna("").astype(str)
     merged = merged.drop_duplicates()
     merged = merged.sort_values(["time", "network", "station", "location", "phase"], kind="stable")
-    return merged.reset_index(drop=True)
+    # astype(str) makes pandas 3's string dtype; the project's tables hold object text (tabular)
+    return with_object_text(merged.reset_index(drop=True))
