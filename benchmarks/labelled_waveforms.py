@@ -147,21 +147,27 @@ def main() -> None:
 
 def unmatched(records, pickers: dict, write_readme: bool) -> None:
     """The table of where each model's unmatched picks lie (quakesnake.picker_evaluation)."""
-    from quakesnake.picker_evaluation import UNMATCHED_PLACES, unmatched_pick_places
+    from quakesnake.picker_evaluation import SECOND_EVENT, UNMATCHED_PLACES, unmatched_pick_places
 
     rows = []
     for name, picker_cfg in pickers.items():
+        metrics = evaluate_picker(records, picker_cfg, tolerances=(0.5,))
         places = unmatched_pick_places(records, picker_cfg).set_index("phase")
         for phase in places.index:
+            scores = metrics[phase]["0.5s"]
+            second = int(places.loc[phase, SECOND_EVENT])
             rows.append([name, phase, *[int(places.loc[phase, place]) for place in UNMATCHED_PLACES],
-                         int(places.loc[phase, list(UNMATCHED_PLACES)].sum()),
+                         int(places.loc[phase, list(UNMATCHED_PLACES)].sum()), second,
+                         round(scores["precision"], 3), round(scores["tp"] / max(scores["n_pred"] - second, 1), 3),
                          round(places.loc[phase, "median SNR, matched"], 1),
                          round(places.loc[phase, "median SNR, unmatched"], 1)])
-    header = ["model", "pick phase", *UNMATCHED_PLACES, "unmatched in all", "median SNR, matched",
-              "median SNR, unmatched"]
+    header = ["model", "pick phase", *UNMATCHED_PLACES, "unmatched in all", SECOND_EVENT, "precision",
+              "precision, second events left out", "median SNR, matched", "median SNR, unmatched"]
     text = (f"Where the picks that match no label lie on the {len(records)} labelled records (each record "
-            f"holds one event; a pick of one phase is matched only by that phase's label within 0.5 s; 'at' = "
-            f"within 1 s of the record's P or S label), measured by `python benchmarks/labelled_waveforms.py "
+            f"labels one event; a pick of one phase is matched only by that phase's label within 0.5 s; 'at' = "
+            f"within 1 s of the record's P or S label; a second event's P and S: unmatched picks that pair "
+            f"with an unmatched pick of the other phase at the record's own S - P within 0.5 s, most likely "
+            f"an unlabelled event from the same source), measured by `python benchmarks/labelled_waveforms.py "
             f"--unmatched` on {machine()}.\n\n{markdown_table(header, rows)}\n")
     print(text)
     if write_readme:
@@ -171,7 +177,7 @@ def unmatched(records, pickers: dict, write_readme: bool) -> None:
 def experiments(records, labelled_paths: list[str], write_readme: bool) -> None:
     """Trained PhaseNet weights beside the shipped ones: scores within 0.5 s and where the picks that
     match no label lie (quakesnake.picker_evaluation), threshold 0.3 for all."""
-    from quakesnake.picker_evaluation import UNMATCHED_PLACES, unmatched_pick_places
+    from quakesnake.picker_evaluation import SECOND_EVENT, UNMATCHED_PLACES, unmatched_pick_places
 
     models = {f"{SHIPPED_NAME} (shipped default)": SHIPPED_NAME}
     for item in labelled_paths:
@@ -188,9 +194,11 @@ def experiments(records, labelled_paths: list[str], write_readme: bool) -> None:
         rows.append([label, metrics["P"]["0.5s"]["recall"], metrics["P"]["0.5s"]["precision"],
                      metrics["S"]["0.5s"]["recall"], metrics["S"]["0.5s"]["precision"],
                      *[int(unmatched_places.loc["P", place]) for place in places],
-                     *[int(unmatched_places.loc["S", place]) for place in places]])
+                     *[int(unmatched_places.loc["S", place]) for place in places],
+                     int(unmatched_places.loc["P", SECOND_EVENT]), int(unmatched_places.loc["S", SECOND_EVENT])])
     header = ["weights", "P recall", "P precision", "S recall", "S precision",
-              *[f"extra P: {place}" for place in places], *[f"extra S: {place}" for place in places]]
+              *[f"extra P: {place}" for place in places], *[f"extra S: {place}" for place in places],
+              "extra P: a second event's", "extra S: a second event's"]
     text = (f"Trained PhaseNet weights on the {len(records)} labelled records (threshold 0.3, within 0.5 s; "
             f"'extra': picks that match no label, by where they lie, 'at' = within 1 s of the P or S label), "
             f"measured by `python benchmarks/labelled_waveforms.py --experiments` on {machine()}.\n\n"

@@ -104,6 +104,34 @@ def test_sp_precursors_put_a_p_polarised_pulse_before_some_s_onsets():
     assert abs(np.dot(energy / energy.max(), np.abs(p_direction) / np.abs(p_direction).max())) > 0.5 * len(p_direction) / 3
 
 
+def test_s_coda_arrivals_add_unpicked_pulses_inside_the_s_coda_only():
+    from quakesnake.sources.synthetic.pulses import CODA_ARRIVAL_DELAY_S, PULSE_LEAD, phase_velocity
+
+    cfg = synthetic.resolve_config({"seed": 5, "complexity": {"s_coda_arrivals": 2.0}})
+    stations = synthetic.station_table(cfg)
+    arrivals = synthetic.generate_scenario(cfg, stations, [DAY]).arrivals
+    plain = synthetic.generate_scenario(synthetic.resolve_config({"seed": 5}), stations, [DAY]).arrivals
+    # the same arrivals (no new picks, same times), P codas untouched, about 2 per S coda
+    assert (plain[["event_id", "station", "phase", "time"]] == arrivals[["event_id", "station", "phase", "time"]]).all().all()
+    s_rows = arrivals[arrivals["phase"] == "S"]
+    assert not arrivals.loc[arrivals["phase"] == "P", "coda_arrivals"].any()
+    assert 1.6 < s_rows["coda_arrivals"].mean() < 2.4
+    row = s_rows[s_rows["coda_arrivals"] >= 2].iloc[0]
+    coda_s = 30.0
+    with_arrivals, onset = phase_velocity(5, row, 1.0, coda_s)
+    without, _ = phase_velocity(5, pd.Series({**row.to_dict(), "coda_arrivals": 0}), 1.0, coda_s)
+    extra = np.abs(with_arrivals - without).max(axis=0)
+    first = int(np.flatnonzero(extra > 0)[0])
+    # nothing before the earliest delay after the onset; each copy at most half the direct pulse
+    assert first >= onset + int(CODA_ARRIVAL_DELAY_S[0] * 100) - PULSE_LEAD
+    assert extra.max() <= 0.5 * np.abs(without[:, :onset + 300]).max() + 1e-12
+    assert extra[onset + int(CODA_ARRIVAL_DELAY_S[0] * 100):].max() > 0.05 * np.abs(without).max()
+    # a coda that ends before a copy's delay does not get it
+    short, _ = phase_velocity(5, row, 1.0, 0.5)
+    short_plain, _ = phase_velocity(5, pd.Series({**row.to_dict(), "coda_arrivals": 0}), 1.0, 0.5)
+    np.testing.assert_array_equal(short, short_plain)
+
+
 # ------------------------------------------------------------------------------- aftershocks
 
 MAINSHOCK_TIME = pd.Timestamp(f"{DAY}T02:00:00")

@@ -163,6 +163,8 @@ def _record_picks(records: list[Record], settings: dict, model):
 
 # where an unmatched pick lies, in the record's own P and S times
 UNMATCHED_PLACES = ("before P", "at P", "between P and S", "at S", "after S", "no label")
+# unmatched picks that form a P and S pair at the record's own S - P: an unlabelled second event
+SECOND_EVENT = "of them a second event's P and S"
 
 
 def unmatched_pick_places(records: list[Record], picker_cfg: dict, *, model=None, tolerance_s: float = 0.5,
@@ -171,22 +173,31 @@ def unmatched_pick_places(records: list[Record], picker_cfg: dict, *, model=None
     the P label, within ``near_s`` of the P or of the S label, between them, after the S; a pick of
     one phase counts as matched only by its own phase's label within ``tolerance_s`` (a P pick at
     the S label is unmatched, "at S"). What kind of signal a picker takes for onsets; with the
-    median SNR (:mod:`quakesnake.analyst`) of the matched and of the unmatched picks."""
+    median SNR (:mod:`quakesnake.analyst`) of the matched and of the unmatched picks.
+
+    Column :data:`SECOND_EVENT`: the unmatched picks that pair with an unmatched pick of the other
+    phase at the record's own S - P (within ``tolerance_s``, the S after the P). Each record labels
+    one event; such a pair is most likely another event from the same source region (a foreshock,
+    an aftershock, a repeater), which the record does not label: a precision that counts them as
+    false is a lower bound."""
     settings = picker_settings(picker_cfg)
     if settings["type"] != "stalta" and model is None:
         model = picker_model(settings)
-    counts = {phase: dict.fromkeys(UNMATCHED_PLACES, 0) for phase in PHASES}
+    counts = {phase: dict.fromkeys((*UNMATCHED_PLACES, SECOND_EVENT), 0) for phase in PHASES}
     snrs = {(phase, matched): [] for phase in PHASES for matched in (True, False)}
     for labels, picked, snr in _record_picks(records, settings, model):
         p = labels["P"][0] if labels["P"] else None
         s = labels["S"][0] if labels["S"] else None
+        unmatched = {}
         for phase in PHASES:
             own = labels[phase][0] if labels[phase] else None
+            unmatched[phase] = []
             for time, pick_snr in zip(picked[phase], snr[phase]):
                 matched = own is not None and abs(time - own) <= tolerance_s
                 snrs[phase, matched].append(pick_snr)
                 if matched:
                     continue
+                unmatched[phase].append(time)
                 if p is None or s is None:
                     place = "no label"
                 elif abs(time - p) <= near_s:
@@ -200,6 +211,12 @@ def unmatched_pick_places(records: list[Record], picker_cfg: dict, *, model=None
                 else:
                     place = "after S"
                 counts[phase][place] += 1
+        if p is not None and s is not None:
+            extra_p, extra_s = np.asarray(unmatched["P"]), np.asarray(unmatched["S"])
+            gap = extra_s[None, :] - extra_p[:, None]
+            paired = (gap > 0) & (np.abs(gap - (s - p)) <= tolerance_s)
+            counts["P"][SECOND_EVENT] += int(paired.any(axis=1).sum())
+            counts["S"][SECOND_EVENT] += int(paired.any(axis=0).sum())
     table = pd.DataFrame(counts).T.rename_axis("phase").reset_index()
     for matched, column in ((True, "median SNR, matched"), (False, "median SNR, unmatched")):
         table[column] = [float(np.nanmedian(snrs[phase, matched])) if np.isfinite(snrs[phase, matched]).any()

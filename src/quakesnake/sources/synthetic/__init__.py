@@ -84,7 +84,8 @@ Configuration (the workflow's ``synthetic:`` block; every default: the schema, c
     ``polarization_scatter``: each arrival's polarisation moved off ray theory by a random vector
     (P on the horizontals, S on the vertical, as scattering near a station does);
     ``sp_precursor_probability``: S arrivals preceded by a P-polarised S-to-P conversion
-    0.3–1.2 s ahead (no pick). Both off by default.
+    0.3–1.2 s ahead (no pick); ``s_coda_arrivals``: discrete scattered arrivals in each S coda
+    (Poisson mean; copies of the S pulse, random polarisation, no pick). All off by default.
 ``truth_min_snr``
     A P arrival is ``visible`` (an analyst would pick it) when its ``snr`` reaches this. Over a
     few seconds Gaussian noise peaks at about 3 RMS, so 6 is an onset twice the size of the

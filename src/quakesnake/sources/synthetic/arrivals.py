@@ -153,6 +153,7 @@ def arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
         # only S waves convert to P ahead of themselves; P rows get the columns, empty
         precursor = _sp_precursors(cfg["seed"], pairs, p_direction,
                                    complexity["sp_precursor_probability"] if phase == "S" else 0.0)
+        scattered = _coda_arrival_counts(cfg["seed"], pairs, complexity["s_coda_arrivals"] if phase == "S" else 0.0)
         rows.append(
             pd.DataFrame(
                 {
@@ -179,6 +180,7 @@ def arrival_table(cfg, pairs, layers, table, catalog_picks) -> pd.DataFrame:
                     "weight_n": sign * north,
                     "weight_e": sign * east,
                     **precursor,
+                    "coda_arrivals": scattered,
                 }
             )
         )
@@ -229,6 +231,14 @@ def _sp_precursors(seed, pairs: pd.DataFrame, p_direction: np.ndarray, probabili
     for i, name in enumerate(("precursor_z", "precursor_n", "precursor_e")):
         columns[name] = ratio * p_direction[i]
     return columns
+
+
+def _coda_arrival_counts(seed, pairs: pd.DataFrame, mean: float) -> np.ndarray:
+    """How many discrete scattered arrivals each pair's coda holds (Poisson, ``mean``); where and how
+    large they are is drawn when the coda is (:func:`pulses.phase_velocity`)."""
+    if mean <= 0:
+        return np.zeros(len(pairs), dtype=int)
+    return np.array([rng.poisson(mean) for rng in _pair_rngs(seed, pairs, "coda-arrivals")], dtype=int)
 
 
 def calibrate_and_predict(cfg, arrivals: pd.DataFrame, day_starts: list[pd.Timestamp]) -> pd.DataFrame:

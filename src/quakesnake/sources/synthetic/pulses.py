@@ -22,6 +22,12 @@ CODA_RATIO = {"P": 0.3, "S": 0.4}
 CODA_DECAY_S = 12.0
 CODA_RISE_S = 0.15
 CODA_PARTITION = {"P": (1.0, 0.5, 0.5), "S": (0.5, 1.0, 1.0)}
+# Discrete scattered arrivals in a coda (Moho and free-surface reflections, scattering off strong
+# heterogeneities): copies of the direct pulse, polarised at random, this long after the onset and
+# this large relative to the direct pulse. Real codas hold such onsets and a picker must leave them
+# alone; the envelope-shaped noise of _coda has none.
+CODA_ARRIVAL_DELAY_S = (1.0, 20.0)
+CODA_ARRIVAL_RATIO = (0.1, 0.5)
 # A coda ends where its envelope falls to this fraction of the noise RMS.
 CODA_END_NOISE_FRACTION = 0.05
 MAX_CODA_S = 600.0
@@ -128,7 +134,30 @@ def phase_velocity(seed, row, level: float, coda_s: float, fraction: float = 0.0
     if coda_n > 0:
         peak = np.abs(direct).max()
         signal[:, PULSE_LEAD:PULSE_LEAD + coda_n] += CODA_RATIO[row.phase] * peak * _coda(seed, row, coda_n)
+        _add_coda_arrivals(seed, row, pulse, signal, coda_n)
     return signal, PULSE_LEAD
+
+
+def _add_coda_arrivals(seed, row, pulse: np.ndarray, signal: np.ndarray, coda_n: int) -> None:
+    """Add the row's ``coda_arrivals`` scattered copies of ``pulse`` to ``signal`` in place, each
+    at a random delay within the coda (:data:`CODA_ARRIVAL_DELAY_S`), amplitude
+    (:data:`CODA_ARRIVAL_RATIO` of the direct pulse) and unit polarisation; the same for any coda
+    length that holds them."""
+    count = int(getattr(row, "coda_arrivals", 0) or 0)
+    if count <= 0:
+        return
+    rng = keyed_rng(seed, "coda-arrival-draws", row.event_id, row.network, row.station, row.phase)
+    draws = rng.uniform(size=(count, 2))
+    polarisations = rng.standard_normal((count, 3))
+    polarisations /= np.maximum(np.linalg.norm(polarisations, axis=1, keepdims=True), 1e-12)
+    delays = np.rint((CODA_ARRIVAL_DELAY_S[0] + draws[:, 0] * np.diff(CODA_ARRIVAL_DELAY_S)[0]) * SAMPLING_RATE_HZ).astype(int)
+    ratios = CODA_ARRIVAL_RATIO[0] + draws[:, 1] * np.diff(CODA_ARRIVAL_RATIO)[0]
+    n = signal.shape[1]
+    for delay, ratio, direction in zip(delays, ratios, polarisations):
+        if delay >= coda_n:
+            continue  # the coda has faded into the noise by then
+        end = min(n, delay + PULSE_SAMPLES)
+        signal[:, delay:end] += ratio * direction[:, None] * pulse[None, :end - delay]
 
 
 def coda_duration(row, peak: float, noise_rms: float) -> float:
