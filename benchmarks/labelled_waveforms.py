@@ -160,9 +160,12 @@ def unmatched(records, pickers: dict, write_readme: bool) -> None:
                          int(places.loc[phase, list(UNMATCHED_PLACES)].sum()), second,
                          round(scores["precision"], 3), round(scores["tp"] / max(scores["n_pred"] - second, 1), 3),
                          round(places.loc[phase, "median SNR, matched"], 1),
-                         round(places.loc[phase, "median SNR, unmatched"], 1)])
+                         round(places.loc[phase, "median SNR, unmatched"], 1),
+                         round(places.loc[phase, "median probability, matched"], 2),
+                         round(places.loc[phase, "median probability, unmatched"], 2)])
     header = ["model", "pick phase", *UNMATCHED_PLACES, "unmatched in all", SECOND_EVENT, "precision",
-              "precision, second events left out", "median SNR, matched", "median SNR, unmatched"]
+              "precision, second events left out", "median SNR, matched", "median SNR, unmatched",
+              "median probability, matched", "median probability, unmatched"]
     text = (f"Where the picks that match no label lie on the {len(records)} labelled records (each record "
             f"labels one event; a pick of one phase is matched only by that phase's label within 0.5 s; 'at' = "
             f"within 1 s of the record's P or S label; a second event's P and S: unmatched picks that pair "

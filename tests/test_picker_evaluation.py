@@ -109,16 +109,18 @@ def test_unmatched_picks_are_placed_by_the_records_own_p_and_s(labelled_dir, mon
                 ("P", s + 20.0), ("S", s + 20.0 + (s - p) + 0.2)]
         return pd.DataFrame({"phase": [phase for phase, _ in rows],
                              "time": pd.to_datetime([str(t)[:-1] for _, t in rows]),
-                             "snr": [20.0, 3.0, 2.0, np.nan, 12.0, 4.0, 2.0, 4.0]})
+                             "snr": [20.0, 3.0, 2.0, np.nan, 12.0, 4.0, 2.0, 4.0],
+                             "probability": [0.9, 0.5, 0.4, 0.3, 0.8, 0.6, 0.35, 0.45]})
 
     monkeypatch.setattr(picker_evaluation, "pick_stream", fake_picks)
     places = picker_evaluation.unmatched_pick_places(records, {"type": "stalta"}).set_index("phase")
-    snr_columns = ["median SNR, matched", "median SNR, unmatched"]
+    snr_columns = ["median SNR, matched", "median SNR, unmatched", "median probability, matched",
+                   "median probability, unmatched"]
     second = picker_evaluation.SECOND_EVENT
     assert places.loc["P"].drop(snr_columns).to_dict() == {
         "before P": 0, "at P": 0, "between P and S": 0, "at S": 3, "after S": 6, "no label": 0, second: 3}
     assert places.loc["S"].drop(snr_columns).to_dict() == {
         "before P": 3, "at P": 3, "between P and S": 0, "at S": 0, "after S": 3, "no label": 0, second: 3}
     # the SNRs of matched and unmatched picks (unmeasured ones left out)
-    assert places.loc["P", snr_columns].tolist() == [20.0, 2.0]
-    assert places.loc["S", snr_columns].tolist() == [12.0, 4.0]
+    assert places.loc["P", snr_columns].tolist() == pytest.approx([20.0, 2.0, 0.9, 0.4])
+    assert places.loc["S", snr_columns].tolist() == pytest.approx([12.0, 4.0, 0.8, 0.45])

@@ -138,7 +138,7 @@ def evaluate_picker(records: list[Record], picker_cfg: dict, *, model=None, tole
         model = picker_model(settings)
 
     groups = {phase: [] for phase in PHASES}  # per record: (label time, pick times), s after the record's start
-    for labels_s, picks_s, _ in _record_picks(records, settings, model):
+    for labels_s, picks_s, _, _ in _record_picks(records, settings, model):
         for phase in PHASES:
             groups[phase].append((labels_s[phase], picks_s[phase]))
     metrics = {phase: scores_by_tolerance(groups[phase], tolerances, phase) for phase in PHASES}
@@ -146,19 +146,20 @@ def evaluate_picker(records: list[Record], picker_cfg: dict, *, model=None, tole
 
 
 def _record_picks(records: list[Record], settings: dict, model):
-    """Per record: ({phase: [label time]}, {phase: pick times}, {phase: pick SNRs}), times in s
-    after the record's start."""
+    """Per record: ({phase: [label time]}, {phase: pick times}, {phase: pick SNRs}, {phase: pick
+    probabilities}), times in s after the record's start."""
     for record in records:
         picks = pick_stream(record.stream, settings, model=model)
         start_ns = min(trace.stats.starttime.ns for trace in record.stream)
         pick_s = (picks["time"].to_numpy("datetime64[ns]").astype(np.int64) - start_ns) / 1e9
-        labels, picked, snr = {}, {}, {}
+        labels, picked, snr, probability = {}, {}, {}, {}
         for phase in PHASES:
             truth = record.true_time(phase)
             labels[phase] = [] if truth is None else [(truth.ns - start_ns) / 1e9]
             of_phase = picks["phase"].to_numpy() == phase
             picked[phase], snr[phase] = pick_s[of_phase], picks["snr"].to_numpy(float)[of_phase]
-        yield labels, picked, snr
+            probability[phase] = picks["probability"].to_numpy(float)[of_phase]
+        yield labels, picked, snr, probability
 
 
 # where an unmatched pick lies, in the record's own P and S times
@@ -173,7 +174,7 @@ def unmatched_pick_places(records: list[Record], picker_cfg: dict, *, model=None
     the P label, within ``near_s`` of the P or of the S label, between them, after the S; a pick of
     one phase counts as matched only by its own phase's label within ``tolerance_s`` (a P pick at
     the S label is unmatched, "at S"). What kind of signal a picker takes for onsets; with the
-    median SNR (:mod:`quakesnake.analyst`) of the matched and of the unmatched picks.
+    median SNR (:mod:`quakesnake.analyst`) and probability of the matched and of the unmatched picks.
 
     Column :data:`SECOND_EVENT`: the unmatched picks that pair with an unmatched pick of the other
     phase at the record's own S - P (within ``tolerance_s``, the S after the P). Each record labels
@@ -185,16 +186,18 @@ def unmatched_pick_places(records: list[Record], picker_cfg: dict, *, model=None
         model = picker_model(settings)
     counts = {phase: dict.fromkeys((*UNMATCHED_PLACES, SECOND_EVENT), 0) for phase in PHASES}
     snrs = {(phase, matched): [] for phase in PHASES for matched in (True, False)}
-    for labels, picked, snr in _record_picks(records, settings, model):
+    probabilities = {(phase, matched): [] for phase in PHASES for matched in (True, False)}
+    for labels, picked, snr, probability in _record_picks(records, settings, model):
         p = labels["P"][0] if labels["P"] else None
         s = labels["S"][0] if labels["S"] else None
         unmatched = {}
         for phase in PHASES:
             own = labels[phase][0] if labels[phase] else None
             unmatched[phase] = []
-            for time, pick_snr in zip(picked[phase], snr[phase]):
+            for time, pick_snr, pick_probability in zip(picked[phase], snr[phase], probability[phase]):
                 matched = own is not None and abs(time - own) <= tolerance_s
                 snrs[phase, matched].append(pick_snr)
+                probabilities[phase, matched].append(pick_probability)
                 if matched:
                     continue
                 unmatched[phase].append(time)
@@ -218,9 +221,11 @@ def unmatched_pick_places(records: list[Record], picker_cfg: dict, *, model=None
             counts["P"][SECOND_EVENT] += int(paired.any(axis=1).sum())
             counts["S"][SECOND_EVENT] += int(paired.any(axis=0).sum())
     table = pd.DataFrame(counts).T.rename_axis("phase").reset_index()
-    for matched, column in ((True, "median SNR, matched"), (False, "median SNR, unmatched")):
-        table[column] = [float(np.nanmedian(snrs[phase, matched])) if np.isfinite(snrs[phase, matched]).any()
-                         else float("nan") for phase in table["phase"]]
+    for values, name in ((snrs, "SNR"), (probabilities, "probability")):
+        for matched, which in ((True, "matched"), (False, "unmatched")):
+            table[f"median {name}, {which}"] = [
+                float(np.nanmedian(values[phase, matched])) if np.isfinite(values[phase, matched]).any()
+                else float("nan") for phase in table["phase"]]
     return table
 
 
