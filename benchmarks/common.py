@@ -12,6 +12,14 @@ SHARED = ROOT.parent / "shared"
 OUT = ROOT / "benchmarks" / "out"
 
 
+def shipped_phasenet_weights() -> str:
+    """The weights of the shipped default PhaseNet picker: the SeisBench picker of config/config.yaml."""
+    import yaml
+
+    pickers = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["pickers"]
+    return next(picker["weights"] for picker in pickers.values() if picker["type"] == "seisbench")
+
+
 def seisbench_cache() -> Path | None:
     """A writable copy of ../shared's SeisBench cache (SeisBench may write into it), or None."""
     source = SHARED / "models" / "seisbench-cache"

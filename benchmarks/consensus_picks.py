@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from common import ROOT, machine, markdown_table, seisbench_cache, update_readme
+from common import ROOT, machine, markdown_table, seisbench_cache, shipped_phasenet_weights, update_readme
 
 from quakesnake import picking, tabular
 from quakesnake.config import typed_defaults, validate_config
@@ -29,15 +29,15 @@ from quakesnake.picking.consensus import agreed_picks
 from quakesnake.preprocess import preprocess_stream
 from quakesnake.sources import synthetic
 
+PHASENET = f"PhaseNet {shipped_phasenet_weights()}"
 MEMBERS = {
-    "PhaseNet quakesnake-synthetic": {"type": "seisbench", "model": "PhaseNet", "weights": "quakesnake-synthetic", "device": "cpu"},
+    PHASENET: {"type": "seisbench", "model": "PhaseNet", "weights": shipped_phasenet_weights(), "device": "cpu"},
     "STA/LTA": {"type": "stalta"},
     "PhaseNetLight ethz": {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2", "device": "cpu"},
 }
 CONSENSUS = {
-    "consensus 2 of (PhaseNet quakesnake-synthetic, STA/LTA)": ["PhaseNet quakesnake-synthetic", "STA/LTA"],
-    "consensus 2 of (PhaseNet quakesnake-synthetic, PhaseNetLight ethz, STA/LTA)":
-        ["PhaseNet quakesnake-synthetic", "PhaseNetLight ethz", "STA/LTA"],
+    f"consensus 2 of ({PHASENET}, STA/LTA)": [PHASENET, "STA/LTA"],
+    f"consensus 2 of ({PHASENET}, PhaseNetLight ethz, STA/LTA)": [PHASENET, "PhaseNetLight ethz", "STA/LTA"],
 }
 
 

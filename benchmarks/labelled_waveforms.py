@@ -21,15 +21,14 @@ import sys
 import time
 
 import yaml
-from common import ROOT, SHARED, machine, markdown_table, seisbench_cache, update_readme
+from common import ROOT, SHARED, machine, markdown_table, seisbench_cache, shipped_phasenet_weights, update_readme
 
 from quakesnake.config import section_defaults
 from quakesnake.picker_evaluation import evaluate_picker, read_labelled_records
 
 DATA = SHARED / "data" / "labelled-waveforms"
-# the shipped default picker's weights (the SeisBench picker of config/config.yaml), and the earlier ones
-DEFAULT_PICKERS = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["pickers"]
-SHIPPED_NAME = next(picker["weights"] for picker in DEFAULT_PICKERS.values() if picker["type"] == "seisbench")
+# the shipped default picker's weights, and the earlier ones
+SHIPPED_NAME = shipped_phasenet_weights()
 SHIPPED = {"type": "seisbench", "model": "PhaseNet", "weights": SHIPPED_NAME,
            "p_threshold": 0.3, "s_threshold": 0.3, "device": "cpu"}
 ETHZ = {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2",
