@@ -29,9 +29,10 @@ from quakesnake.picking.consensus import agreed_picks
 from quakesnake.preprocess import preprocess_stream
 from quakesnake.sources import synthetic
 
-PHASENET = f"PhaseNet {shipped_phasenet_weights()}"
+SHIPPED_WEIGHTS = shipped_phasenet_weights()
+PHASENET = f"PhaseNet {SHIPPED_WEIGHTS}"
 MEMBERS = {
-    PHASENET: {"type": "seisbench", "model": "PhaseNet", "weights": shipped_phasenet_weights(), "device": "cpu"},
+    PHASENET: {"type": "seisbench", "model": "PhaseNet", "weights": SHIPPED_WEIGHTS, "device": "cpu"},
     "STA/LTA": {"type": "stalta"},
     "PhaseNetLight ethz": {"type": "seisbench", "model": "PhaseNetLight", "weights": "ethz", "version": "2", "device": "cpu"},
 }

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from quakesnake.tabular import PICK_COLUMNS, concat_tables, read_table, with_object_text
+from quakesnake.tabular import PICK_COLUMNS, concat_tables, location_codes, read_table
 
 
 def merge_station_picks(paths_or_frames) -> pd.DataFrame:
@@ -21,8 +21,7 @@ def merge_station_picks(paths_or_frames) -> pd.DataFrame:
     ]
     merged = concat_tables(frames, PICK_COLUMNS)
     # CSV reads an empty location code as NaN; normalise so file and frame copies compare equal
-    merged["location"] = merged["location"].fillna("").astype(str)
+    merged["location"] = location_codes(merged["location"])
     merged = merged.drop_duplicates()
     merged = merged.sort_values(["time", "network", "station", "location", "phase"], kind="stable")
-    # astype(str) makes pandas 3's string dtype; the project's tables hold object text (tabular)
-    return with_object_text(merged.reset_index(drop=True))
+    return merged.reset_index(drop=True)

@@ -156,6 +156,12 @@ def write_table(frame: pd.DataFrame, path) -> None:
         atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def location_codes(values: pd.Series) -> pd.Series:
+    """Location codes as the object text every table here holds, a missing code as "" (CSV reads an
+    empty code as NaN; ``astype(str)`` alone would make pandas 3's string dtype)."""
+    return values.fillna("").astype(str).astype(object)
+
+
 def read_stations(path) -> pd.DataFrame:
     """Station table (CSV/parquet) with network, station, latitude, longitude [, elevation_m, location]."""
     frame = read_table(path, REFERENCE_STATION_COLUMNS)
@@ -163,7 +169,7 @@ def read_stations(path) -> pd.DataFrame:
         frame["location"] = ""
     if "elevation_m" not in frame:
         frame["elevation_m"] = 0.0
-    frame["location"] = frame["location"].fillna("").astype(str)
+    frame["location"] = location_codes(frame["location"])
     frame["elevation_m"] = frame["elevation_m"].astype(float).fillna(0.0)
     return frame
 

@@ -143,7 +143,7 @@ def _add_coda_arrivals(seed, row, pulse: np.ndarray, signal: np.ndarray, coda_n:
     at a random delay within the coda (:data:`CODA_ARRIVAL_DELAY_S`), amplitude
     (:data:`CODA_ARRIVAL_RATIO` of the direct pulse) and unit polarisation; the same for any coda
     length that holds them."""
-    count = int(getattr(row, "coda_arrivals", 0) or 0)
+    count = int(getattr(row, "coda_arrivals", 0))
     if count <= 0:
         return
     rng = keyed_rng(seed, "coda-arrival-draws", row.event_id, row.network, row.station, row.phase)

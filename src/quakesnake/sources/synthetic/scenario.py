@@ -90,7 +90,7 @@ def generate_scenario(cfg: dict, stations: pd.DataFrame, days: list[str], layers
     cfg = resolve_config(cfg)
     layers = read_layers(DEFAULT_LAYERS if layers is None else layers)
     stations = stations[tabular.STATION_COLUMNS].reset_index(drop=True).copy()
-    stations["location"] = stations["location"].fillna("").astype(str)
+    stations["location"] = tabular.location_codes(stations["location"])
     day_starts = sorted({midnight(day) for day in days})
     if cfg["catalog_dir"]:
         events, catalog_picks = catalog_events(cfg, day_starts)
