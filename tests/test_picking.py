@@ -22,6 +22,7 @@ from quakesnake.picking import (
     resolve_device,
     resolve_dtype,
 )
+from quakesnake.picking.models import phase_thresholds
 from quakesnake.picking.screen import resolve_screen_dtype
 from quakesnake.picking.stalta import aic_curve
 
@@ -140,11 +141,28 @@ def test_picks_outside_the_day_are_dropped():
 
 def test_picker_settings_fill_defaults_and_reject_mistakes():
     assert picker_settings({"type": "stalta", "trigger_on": 6.0})["trigger_on"] == 6.0
-    assert picker_settings({"type": "seisbench"})["p_threshold"] == 0.3
+    assert picker_settings({"type": "seisbench"})["p_threshold"] is None  # the weights' own
     with pytest.raises(PickerConfigError, match="unknown key.*trigger_onn"):
         picker_settings({"type": "stalta", "trigger_onn": 6.0})
     with pytest.raises(PickerConfigError, match="picker type"):
         picker_settings({"type": "magic"})
+
+
+def test_thresholds_are_the_settings_else_the_weights_own_else_seisbenchs_generic():
+    model = EnvelopePicker().eval()
+    settings = picker_settings({"type": "seisbench"})
+    assert phase_thresholds(model, settings) == {"P": 0.3, "S": 0.3}
+    model.default_args = {"P_threshold": 0.45, "S_threshold": 0.6}
+    assert phase_thresholds(model, settings) == {"P": 0.45, "S": 0.6}
+    assert phase_thresholds(model, {**settings, "s_threshold": 0.2}) == {"P": 0.45, "S": 0.2}
+    # the pick stage and SeisBench's classify trigger at the weights' thresholds alike
+    stream = event_stream(SPARSE_EVENTS, seconds=1500)
+    config = {k: v for k, v in ENVELOPE.items() if not k.endswith("_threshold")}
+    ours = pick_stream(stream, {**config, "dense_overlap": None}, model=model)
+    assert_same_picks(ours, pick_stream(stream, {**config, "dense_overlap": None, "engine": "seisbench"}, model=model))
+    assert set(ours["phase"]) == {"P", "S"}
+    strict = pick_stream(stream, {**config, "dense_overlap": None, "s_threshold": 0.99}, model=model)
+    assert set(strict["phase"]) == {"P"}
 
 
 def test_pick_file_writes_typed_tables_even_when_empty(tmp_path):
@@ -292,7 +310,7 @@ def test_window_pipeline_reproduces_seisbench_annotate(model_name):
     stream = event_stream([(60.0, 66.5)], seconds=240) + event_stream(
         [(90.0, 95.0)], seconds=200, components="Z12", station="TWO", start=START + 3.0
     ) + event_stream([], seconds=150, components="Z", station="ONE", start=START + 0.004)
-    config = {"type": "seisbench", "model": model_name, "screen": "none"}
+    config = {"type": "seisbench", "model": model_name, "screen": "none", "dense_overlap": None}
     ours = annotate_stream(stream, config, model=model)
     theirs = model.annotate(stream, batch_size=256)
     assert len(ours) == len(theirs) == 9
@@ -311,6 +329,62 @@ def test_window_pipeline_picks_as_classify_does():
     assert set(classify["station"]) == {"SYN", "ONE"}
     assert_same_picks(pick_stream(stream, {**ENVELOPE, "screen": "none"}, model=model), classify)
     assert_same_picks(pick_stream(stream, ENVELOPE, model=model), classify)
+
+
+class EdgeArtefactPicker(EnvelopePicker):
+    """The envelope picker with a false P of probability 0.7 in the first 0.3 s of every window:
+    a picker whose output depends on where in the window a sample falls, as a trained model's
+    does near the window edges, where it sees little context."""
+
+    def forward(self, x, logits=False):
+        out = super().forward(x, logits).clone()
+        out[:, 1, :30] = torch.maximum(out[:, 1, :30], torch.tensor(0.7))
+        return out
+
+
+def test_dense_pass_gives_the_picks_of_every_window_at_its_overlap_computing_few(caplog):
+    model = EnvelopePicker().eval()
+    stream = event_stream(SPARSE_EVENTS, seconds=1500)
+    dense_everywhere = pick_stream(stream, {**ENVELOPE, "screen": "none", "dense_overlap": None, "overlap": 2700},
+                                   model=model)
+    with caplog.at_level(logging.INFO, logger="quakesnake.picking"):
+        two_passes = pick_stream(stream, {**ENVELOPE, "screen": "none", "dense_overlap": 0.9}, model=model)
+    assert_same_picks(two_passes, dense_everywhere)
+    (message,) = [r.getMessage() for r in caplog.records if "dense windows" in r.getMessage()]
+    used, total = (int(n) for n in message.split("stacked from ")[1].split(" dense")[0].split(" of "))
+    assert message.split(": ")[1].startswith("3 spans") and 0 < used < total / 4
+    # the same dense overlap in samples; none, or one not above the model's own: one pass only
+    assert_same_picks(pick_stream(stream, {**ENVELOPE, "screen": "none", "dense_overlap": 2700}, model=model),
+                      dense_everywhere)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="quakesnake.picking"):
+        single = pick_stream(stream, {**ENVELOPE, "screen": "none", "dense_overlap": 0.4}, model=model)
+    assert "dense windows" not in caplog.text
+    assert_same_picks(single, pick_stream(stream, {**ENVELOPE, "screen": "none", "dense_overlap": None}, model=model))
+
+
+def test_dense_pass_removes_picks_that_come_and_go_with_the_window_layout():
+    model = EdgeArtefactPicker().eval()
+    stream = event_stream(SPARSE_EVENTS, seconds=1500)
+    arrivals = np.array([t for event in SPARSE_EVENTS for t in event])
+
+    def p_offsets(config, trim_s):
+        """P picks (s after START) of the recording starting ``trim_s`` later, but for its first
+        window: fewer windows cover each sample there, whatever the overlap."""
+        trimmed = stream.copy().trim(START + trim_s)
+        config = {**ENVELOPE, "screen": "none", "p_threshold": 0.3, **config}
+        offsets = offsets_s(pick_stream(trimmed, config, model=model), "P")
+        return offsets[offsets > trim_s + 30.01]
+
+    def far_from_arrivals(offsets):
+        return [t for t in offsets if np.abs(arrivals - t).min() > 1.0]
+
+    for trim_s in (0.0, 4.3, 11.9):  # other window starts
+        two_windows = p_offsets({"dense_overlap": None}, trim_s)
+        assert len(far_from_arrivals(two_windows)) > 20  # at every window start: (0.7 + noise) / 2 > 0.3
+        dense = p_offsets({}, trim_s)  # the default dense pass: 0.7 / 10 window positions
+        assert far_from_arrivals(dense) == []
+        assert all(np.abs(dense - p).min() < 0.5 for p, _ in SPARSE_EVENTS)
 
 
 def test_bf16_screen_keeps_the_fp32_picks_and_recomputes_only_near_them(caplog):

@@ -85,6 +85,69 @@ def test_one_epoch_lowers_the_loss_and_saves_loadable_weights(dataset, tmp_path)
     assert set(scores["test"]["P"]) == {"0.1s", "0.5s"} and scores["test"]["P"]["0.5s"]["n_ref"] > 0
     model = picking.load_model({"type": "seisbench", "model": "PhaseNet", "weights": str(tmp_path / "model" / "model")})
     assert type(model).__name__ == "PhaseNet"
+    # the weights carry their dev split's F1-best thresholds, which pickers take by default
+    chosen = json.loads((tmp_path / "model" / "metrics.json").read_text())["dev_thresholds"]
+    assert set(chosen) == {"P", "S"} and all(c["threshold"] in training.THRESHOLD_GRID for c in chosen.values())
+    assert model.default_args == {"P_threshold": chosen["P"]["threshold"], "S_threshold": chosen["S"]["threshold"]}
+    settings = picking.picker_settings({"type": "seisbench"})
+    assert picking.models.phase_thresholds(model, settings) == {p: c["threshold"] for p, c in chosen.items()}
+
+
+def test_dev_thresholds_take_the_f1_best_of_the_grid(monkeypatch):
+    """Constructed curves: every trace holds its true arrival at 10 s (probability 0.95; on a
+    quarter of the P traces 0.25) and a false peak at 20 s (P 0.35, S 0.55)."""
+    rate, n = 100, 3000
+
+    def curve(peaks):
+        values = np.zeros(n, dtype=np.float32)
+        for second, height in peaks:
+            values[int(second * rate) - 5 : int(second * rate) + 6] = height
+        return values
+
+    target = np.array([10 * rate])
+    p_curves = [(target, curve([(10, 0.95 if i % 4 else 0.25), (20, 0.35)])) for i in range(40)]
+    s_curves = [(target, curve([(10, 0.95), (20, 0.55)])) for _ in range(40)]
+
+    class Rate:
+        sampling_rate = rate
+
+    monkeypatch.setattr(training, "_phase_curves", lambda model, loader, seed: {"P": p_curves, "S": s_curves})
+    chosen = training.dev_thresholds(Rate(), loader=None)
+    # P: at 0.2 every true P and every false peak (F1 0.67); from 0.3 a quarter of the P are lost,
+    # false peaks until 0.4: 0.4 keeps 30 of 40 with no false one (F1 0.857)
+    assert chosen["P"]["threshold"] == 0.4 and chosen["P"]["f1"]["0.4"] == pytest.approx(30 / 35)
+    # S: false peaks at 0.55 pass up to 0.5; from 0.6 the S alone, up to 0.9 (ties: the lower)
+    assert chosen["S"]["threshold"] == 0.6 and chosen["S"]["f1"]["0.6"] == pytest.approx(1.0)
+
+
+def test_dev_thresholds_command_scores_saved_weights_and_writes_them(dataset, tmp_path, capsys):
+    import seisbench.models as sbm
+    import torch
+
+    from quakesnake.cli import EXIT_BAD_INPUT, main
+
+    root, _ = dataset
+    torch.manual_seed(0)
+    sbm.PhaseNet().save(tmp_path / "weights")  # trained before thresholds were written: none
+    assert json.loads((tmp_path / "weights.json").read_text())["default_args"] == {}
+    assert main(["dev-thresholds", "--weights", str(tmp_path / "weights"), "--datasets", str(root / "dataset"),
+                 "--write"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 11 and "F1 P" in printed and "written into the weights' JSON" in printed
+    written = json.loads((tmp_path / "weights.json").read_text())["default_args"]
+    assert set(written) == {"P_threshold", "S_threshold"} and all(v in training.THRESHOLD_GRID for v in written.values())
+    chosen = printed.split("chosen: ")[1].split(" (")[0]
+    assert chosen == f"P {written['P_threshold']:g}, S {written['S_threshold']:g}"
+    # the weights load with them, and a picker without thresholds of its own takes them
+    model = picking.load_model({"type": "seisbench", "weights": str(tmp_path / "weights")})
+    assert picking.models.phase_thresholds(model, picking.picker_settings({"type": "seisbench"})) == {
+        "P": written["P_threshold"], "S": written["S_threshold"]}
+    # not a dataset; a lone state dict has no JSON to write into
+    assert main(["dev-thresholds", "--weights", str(tmp_path / "weights"), "--datasets", str(tmp_path)]) == EXIT_BAD_INPUT
+    assert "no metadata.csv" in capsys.readouterr().err
+    torch.save(sbm.PhaseNet().state_dict(), tmp_path / "lone.pt")
+    with pytest.raises(training.TrainingError, match="nowhere to write"):
+        training.weights_dev_thresholds("PhaseNet", str(tmp_path / "lone.pt"), [root / "dataset"], write=True)
 
 
 def test_sensor_and_trend_augmentations_run_in_training_only(dataset):

@@ -293,7 +293,8 @@ def _add_eval_picker(subparsers) -> None:
                              "or a local path to a saved SeisBench model inside a directory named after its class")
     parser.add_argument("--weights", metavar="NAME", help="pretrained weights name or local path (with a class name --model)")
     parser.add_argument("--version", metavar="V", help="weights version (default: newest in the cache)")
-    parser.add_argument("--threshold", type=float, metavar="X", help="P and S probability threshold (SeisBench default 0.3)")
+    parser.add_argument("--threshold", type=float, metavar="X",
+                        help="P and S probability threshold (default: the weights' own, else SeisBench's 0.3)")
     parser.add_argument("--p-threshold", type=float, metavar="X", help="P probability threshold")
     parser.add_argument("--s-threshold", type=float, metavar="X", help="S probability threshold")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="metrics JSON to write")
@@ -375,6 +376,39 @@ def _class_of_saved_model(path: Path) -> str:
 
 # --------------------------------------------------------------------------- sds-archive
 
+# --------------------------------------------------------------------------- dev-thresholds
+
+def _add_dev_thresholds(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "dev-thresholds", help="choose trained weights' P and S thresholds on the dev split of their datasets",
+        description="Score saved weights on the dev split of the training datasets they were trained on at thresholds "
+                    "0.1 to 0.9 and choose per phase the F1-best (within 0.5 s), as `snakemake train` does for the "
+                    "weights it saves; with --write, store them in the weights' JSON (default_args P_threshold / "
+                    "S_threshold), where pickers whose p_threshold / s_threshold are null take them.",
+    )
+    parser.add_argument("--model", default="PhaseNet", metavar="CLASS", help="SeisBench class of the weights (PhaseNet)")
+    parser.add_argument("--weights", required=True, metavar="NAME_OR_PATH", help="a saved model (path) or a shipped name")
+    parser.add_argument("--datasets", required=True, nargs="+", type=Path, metavar="DIR",
+                        help="the training datasets (results/training/datasets/<day>)")
+    parser.add_argument("--write", action="store_true", help="write the thresholds into the weights' JSON")
+    parser.set_defaults(handler=run_dev_thresholds)
+
+
+def run_dev_thresholds(args: argparse.Namespace) -> int:
+    from quakesnake import training
+
+    missing = [str(d) for d in args.datasets if not (d / "metadata.csv").is_file()]
+    if missing:
+        raise UsageError(f"not a training dataset (no metadata.csv): {', '.join(missing)}")
+    chosen = training.weights_dev_thresholds(args.model, args.weights, args.datasets, write=args.write)
+    print(f"{'threshold':>10}" + "".join(f"{'F1 ' + phase:>9}" for phase in chosen))
+    for threshold in training.THRESHOLD_GRID:
+        print(f"{threshold:>10g}" + "".join(f"{chosen[phase]['f1'][f'{threshold:g}']:>9.3f}" for phase in chosen))
+    print("chosen: " + ", ".join(f"{phase} {c['threshold']:g}" for phase, c in chosen.items())
+          + (" (written into the weights' JSON)" if args.write else ""))
+    return 0
+
+
 def _add_sds_archive(subparsers) -> None:
     parser = subparsers.add_parser(
         "sds-archive", help="file loose miniSEED files into an SDS archive (the sds source's layout)",
@@ -407,7 +441,7 @@ def run_sds_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS = [_add_evaluate, _add_replay, _add_eval_picker, _add_sds_archive]
+_SUBCOMMANDS = [_add_evaluate, _add_replay, _add_eval_picker, _add_dev_thresholds, _add_sds_archive]
 
 
 if __name__ == "__main__":

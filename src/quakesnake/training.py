@@ -31,7 +31,7 @@ import pandas as pd
 
 from quakesnake import tabular
 from quakesnake.config import section_defaults
-from quakesnake.scoring import scores_by_tolerance
+from quakesnake.scoring import scores_by_tolerance, tolerance_key
 from quakesnake.errors import QuakesnakeError
 from quakesnake.preprocess import preprocess_station_day
 from quakesnake.real_noise import bury_in_real_noise, expand_files, load_recordings, noise_file_label
@@ -653,23 +653,95 @@ def pick_scores(model, loader, threshold: float, tolerances_s=(0.1, 0.5), seed: 
     """P/S scores of the probability peaks above ``threshold`` against the label peaks, per
     tolerance: ``{"P": {"0.1s": scores, ...}, "S": ...}`` (:mod:`quakesnake.scoring`, matched
     one to one within each trace)."""
+    curves = _phase_curves(model, loader, seed)
+    return {phase: _scores_at(curves, phase, threshold, tolerances_s, float(model.sampling_rate))
+            for phase in PRIMARY_COLUMNS}
+
+
+# the thresholds a trained model's own are chosen from: a step finer than 0.1 would choose within
+# the noise of a dev split's F1 (on the shipped default's, 0.3 to 0.6 lie within 0.01 of each other)
+THRESHOLD_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def dev_thresholds(model, loader, seed: int = 0, tolerance_s: float = 0.5) -> dict:
+    """Per phase the threshold of :data:`THRESHOLD_GRID` whose picks have the best F1 within
+    ``tolerance_s`` on ``loader``'s traces (the dev split; ties: the lower), with the F1 of each:
+    ``{"P": {"threshold": 0.3, "f1": {"0.1": ..., ...}}, "S": ...}``.
+
+    What SeisBench's benchmark does for its pretrained weights, whose ``default_args`` carry the
+    result; :func:`train` writes it into the weights it saves, and pickers take it where their
+    ``p_threshold`` / ``s_threshold`` are null (:func:`quakesnake.picking.models.phase_thresholds`).
+    """
+    curves, rate, key = _phase_curves(model, loader, seed), float(model.sampling_rate), tolerance_key(tolerance_s)
+    chosen = {}
+    for phase in PRIMARY_COLUMNS:
+        f1 = {}
+        for threshold in THRESHOLD_GRID:
+            scores = _scores_at(curves, phase, threshold, (tolerance_s,), rate)[key]
+            recall, precision = scores["recall"] or 0.0, scores["precision"] or 0.0
+            f1[f"{threshold:g}"] = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+        best = max(THRESHOLD_GRID, key=lambda t: (round(f1[f"{t:g}"], 6), -t))
+        chosen[phase] = {"threshold": best, "f1": f1}
+    return chosen
+
+
+def weights_dev_thresholds(model_name: str, weights: str, dataset_dirs: list, write: bool = False,
+                           settings: dict | None = None) -> dict:
+    """:func:`dev_thresholds` of saved weights on the dev split of ``dataset_dirs`` (the datasets they
+    were trained on: :func:`train` splits them by event, so the dev split is theirs), windowed as
+    :func:`train` windows its dev split. With ``write``, the thresholds go into the weights' JSON
+    (``default_args``), as :func:`train` writes them: for weights trained before it did."""
+    import seisbench.generate as sbg
+
+    from quakesnake.picking.models import load_weights, model_class_named, resolve_weights
+
+    settings = training_settings(settings)
+    model = load_weights(model_class_named(model_name), str(weights), None)
+    dev = load_datasets(dataset_dirs).dev()
+    if len(dev) == 0:
+        raise TrainingError(f"the dev split of {', '.join(map(str, dataset_dirs))} is empty")
+    generator = sbg.GenericGenerator(dev)
+    generator.add_augmentations(_augmentations(model, settings, train=False))
+    chosen = dev_thresholds(model, _loader(generator, settings["batch_size"], False, settings["seed"]),
+                            seed=settings["seed"])
+    if write:
+        resolved = resolve_weights(model_name, str(weights), None)
+        if resolved.kind not in ("saved", "shipped"):
+            raise TrainingError(f"weights {weights!r} are not a saved model's JSON + .pt pair: nowhere to write thresholds")
+        json_file = resolved.files[0]
+        saved = json.loads(json_file.read_text())
+        saved["default_args"] = {**saved.get("default_args", {}),
+                                 **{f"{phase}_threshold": c["threshold"] for phase, c in chosen.items()}}
+        json_file.write_text(json.dumps(saved, indent=4) + "\n")
+    return chosen
+
+
+def _phase_curves(model, loader, seed: int) -> dict:
+    """Per phase and trace: (label peak samples, predicted probability curve)."""
     import torch
     from scipy.signal import find_peaks
 
     np.random.seed(seed)
     model.eval()
     rate = float(model.sampling_rate)
-    groups = {phase: [] for phase in PRIMARY_COLUMNS}  # per trace: (label peaks, picked peaks), s
+    curves = {phase: [] for phase in PRIMARY_COLUMNS}
     with torch.inference_mode():
         for batch in _on_device(loader, model.device):
             probabilities = _phase_probabilities(model, model(batch["X"]))
             targets = _target_phases(model, batch)
             for phase in PRIMARY_COLUMNS:
                 for predicted, target in zip(probabilities[phase].cpu().numpy(), targets[phase].cpu().numpy()):
-                    true_peaks, _ = find_peaks(target, height=0.5, distance=int(rate))
-                    pred_peaks, _ = find_peaks(predicted, height=threshold, distance=int(rate / 2))
-                    groups[phase].append((true_peaks / rate, pred_peaks / rate))
-    return {phase: scores_by_tolerance(groups[phase], tolerances_s, phase) for phase in PRIMARY_COLUMNS}
+                    curves[phase].append((find_peaks(target, height=0.5, distance=int(rate))[0], predicted))
+    return curves
+
+
+def _scores_at(curves: dict, phase: str, threshold: float, tolerances_s, rate: float) -> dict:
+    """:func:`pick_scores`'s scores of one phase at ``threshold``, from :func:`_phase_curves`."""
+    from scipy.signal import find_peaks
+
+    groups = [(true_peaks / rate, find_peaks(predicted, height=threshold, distance=int(rate / 2))[0] / rate)
+              for true_peaks, predicted in curves[phase]]
+    return scores_by_tolerance(groups, tolerances_s, phase)
 
 
 def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads: int | None = None,
@@ -776,6 +848,8 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
     plot_history(history, out_dir / "training_curve.png")
     scores = {split: pick_scores(model, loaders[split], settings["threshold"], seed=settings["seed"])
               if split in loaders else None for split in ("dev", "test")}
+    thresholds = dev_thresholds(model, loaders["dev"], seed=settings["seed"])
+    model.default_args.update({f"{phase}_threshold": chosen["threshold"] for phase, chosen in thresholds.items()})
     docstring = (f"quakesnake-trained {type(model).__name__}; datasets: {len(dataset_dirs)}; "
                  f"best epoch {best['epoch']} (dev loss {best['dev_loss']:.5f}); settings: "
                  f"{json.dumps(settings, default=str)}")
@@ -783,7 +857,7 @@ def train(dataset_dirs: list, out_dir, settings: dict | None = None, num_threads
     metrics = {"model": type(model).__name__, "best_epoch": best["epoch"], "best_dev_loss": best["dev_loss"],
                "initial_dev_loss": initial_dev, "epochs_run": len(history) - 1,
                "traces": {split: len(generators[split]) if split in generators else 0 for split in SPLITS}, "scores": scores,
-               "threshold": settings["threshold"]}
+               "threshold": settings["threshold"], "dev_thresholds": thresholds}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float) + "\n")
     return metrics
 

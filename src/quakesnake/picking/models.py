@@ -55,6 +55,16 @@ def load_model(picker_cfg: dict) -> seisbench.models.WaveformModel:
     return model
 
 
+def phase_thresholds(model, settings: dict) -> dict[str, float]:
+    """The P and S trigger thresholds of a SeisBench picker: the settings' ``p_threshold`` /
+    ``s_threshold``, where null the weights' own (``default_args``, as SeisBench's classify takes
+    them), else SeisBench's generic default (0.3)."""
+    generic = float(seisbench_adapter.annotate_argument(model, {}, "*_threshold"))
+    return {phase: float(settings[f"{phase.lower()}_threshold"] if settings[f"{phase.lower()}_threshold"] is not None
+                         else model.default_args.get(f"{phase}_threshold", generic))
+            for phase in ("P", "S")}
+
+
 def resolve_device(requested: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; an explicit CUDA device must exist."""
     import torch

@@ -50,19 +50,28 @@ def screen_unprofitable(windows: Windows, screen, floors: dict[int, float]) -> s
     end = int(windows.offsets[probe[-1]]) + windows.in_samples
     stacked = windows.stack(0, end, {screen: probe})
     candidate = np.logical_or.reduce([stacked[:, channel] >= floor for channel, floor in floors.items()])
-    touched = _touching(candidate, windows.offsets[probe], windows.in_samples).size
+    touched = touching(candidate, windows.offsets[probe], windows.in_samples).size
     if touched > probe.size // 2:
         return f"{touched} of the first {probe.size} windows touch possible picks"
     return None
 
 
-def _touching(candidate: np.ndarray, offsets: np.ndarray, in_samples: int) -> np.ndarray:
+def touching(candidate: np.ndarray, offsets: np.ndarray, in_samples: int) -> np.ndarray:
     """Indices of the windows (starts sorted) whose span holds a candidate sample."""
     samples = np.flatnonzero(candidate)
     following = np.searchsorted(samples, offsets)  # first candidate at or after each window's start
     inside = following < samples.size
     inside[inside] = samples[following[inside]] < offsets[inside] + in_samples
     return np.flatnonzero(inside)
+
+
+def touched_spans(touched: np.ndarray, offsets: np.ndarray, in_samples: int):
+    """The spans (first, end) of the clusters of ``touched`` windows whose extents overlap or meet,
+    and per span the indices of every window overlapping it: what a span is re-stacked from."""
+    clusters = np.split(touched, np.flatnonzero(offsets[touched[1:]] > offsets[touched[:-1]] + in_samples) + 1)
+    spans = [(int(offsets[c[0]]), int(offsets[c[-1]]) + in_samples) for c in clusters]
+    overlapping = [np.flatnonzero((offsets < end) & (offsets + in_samples > first)) for first, end in spans]
+    return spans, overlapping
 
 
 def confirm_in_full_precision(stacked: np.ndarray, windows: Windows, screen, floors: dict[int, float], margin: float,
@@ -83,7 +92,7 @@ def confirm_in_full_precision(stacked: np.ndarray, windows: Windows, screen, flo
     in_samples, offsets = windows.in_samples, windows.offsets
     candidates = {channel: stacked[:, channel] >= floor for channel, floor in floors.items()}  # NaN: False
     candidate = np.logical_or.reduce(list(candidates.values()))
-    touched = _touching(candidate, offsets, in_samples)
+    touched = touching(candidate, offsets, in_samples)
     if touched.size == 0:
         return
     if touched.size > len(offsets) // 2:
@@ -91,11 +100,9 @@ def confirm_in_full_precision(stacked: np.ndarray, windows: Windows, screen, flo
                     trace_id, touched.size, len(offsets))
         stacked[:] = windows.stack(0, stacked.shape[0], {windows.full: range(len(offsets))})
         return
-    # clusters of touched windows whose spans overlap or meet, each re-stacked over its own span
-    # from every window overlapping it: the touched ones in full precision, their neighbours screened
-    clusters = np.split(touched, np.flatnonzero(offsets[touched[1:]] > offsets[touched[:-1]] + in_samples) + 1)
-    spans = [(int(offsets[c[0]]), int(offsets[c[-1]]) + in_samples) for c in clusters]
-    overlapping = [np.flatnonzero((offsets < end) & (offsets + in_samples > first)) for first, end in spans]
+    # each span re-stacked from every window overlapping it: the touched ones in full precision,
+    # their neighbours screened
+    spans, overlapping = touched_spans(touched, offsets, in_samples)
     predicted = dict(windows.predictions(windows.full, touched))
     predicted.update(windows.predictions(screen, np.setdiff1d(np.concatenate(overlapping), touched)))
     worst = 0.0

@@ -10,7 +10,8 @@ from quakesnake.picking.models import load_model
 from quakesnake.picking.picks import Pick, outside_dead_stretches, picks_table
 from quakesnake.picking.settings import PickerConfigError, picker_settings
 from quakesnake.picking.stalta import pick_stalta
-from quakesnake.picking.windows import batch_size_of, classify_picks, triggered_picks, trimmed, uses_classify, window_results
+from quakesnake.picking.windows import (batch_size_of, classify_overlap, classify_picks, triggered_picks, trimmed, uses_classify,
+                                        window_results)
 
 
 def pick_stream(
@@ -84,9 +85,7 @@ def annotate_stream(stream: obspy.Stream, picker_cfg: dict, *, model=None) -> ob
     if settings["type"] != "seisbench":
         raise PickerConfigError(f"only SeisBench pickers have probability traces, not {settings['type']!r}")
     model = model if model is not None else load_model(picker_cfg)
-    arguments = {"batch_size": batch_size_of(model, settings)}
-    if settings["overlap"] is not None:
-        arguments["overlap"] = settings["overlap"]
+    arguments = {"batch_size": batch_size_of(model, settings), **classify_overlap(settings)}
     if uses_classify(model, settings):
         return model.annotate(stream, **arguments)
     annotations, leftovers = obspy.Stream(), obspy.Stream()

@@ -21,7 +21,9 @@ import obspy
 from obspy.signal.trigger import trigger_onset
 
 from quakesnake.picking import seisbench_adapter
+from quakesnake.picking.dense import densify_near_candidates
 from quakesnake.picking.fast_model import fast_copy, to_float32
+from quakesnake.picking.models import phase_thresholds
 from quakesnake.picking.picks import Pick
 from quakesnake.picking.screen import confirm_in_full_precision, resolve_screen_dtype, screen_unprofitable
 from quakesnake.picking.settings import ENGINES, PickerConfigError, default_batch_size
@@ -61,10 +63,9 @@ def window_results(stream: obspy.Stream, model, settings: dict, batch_size: int,
 
 def classify_picks(stream: obspy.Stream, model, settings: dict, batch_size: int) -> list[Pick]:
     """Picks of SeisBench's own ``classify`` (it runs ``forward`` under ``no_grad`` in a worker thread)."""
-    arguments = {"P_threshold": settings["p_threshold"], "S_threshold": settings["s_threshold"],
-                 "batch_size": batch_size}
-    if settings["overlap"] is not None:
-        arguments["overlap"] = settings["overlap"]
+    thresholds = phase_thresholds(model, settings)
+    arguments = {"P_threshold": thresholds["P"], "S_threshold": thresholds["S"],
+                 "batch_size": batch_size, **classify_overlap(settings)}
     output = model.classify(stream, **arguments)
 
     rows = []
@@ -75,6 +76,14 @@ def classify_picks(stream: obspy.Stream, model, settings: dict, batch_size: int)
         network, station, location = pick.trace_id.split(".")[:3]
         rows.append(Pick(network, station, location, phase, pick.peak_time.ns, float(pick.peak_value)))
     return rows
+
+
+def classify_overlap(settings: dict) -> dict:
+    """The ``overlap`` argument of SeisBench's classify/annotate: the dense pass's overlap when
+    there is one (classify has no two passes, so it runs every window at it), else ``overlap``
+    (none: the model's default)."""
+    overlap = settings["overlap"] if settings["dense_overlap"] is None else settings["dense_overlap"]
+    return {} if overlap is None else {"overlap": overlap}
 
 
 def _window_pipeline_unsupported(model) -> str | None:
@@ -173,7 +182,8 @@ def _stacked_predictions(trace_id: str, data: np.ndarray, model, settings: dict,
     ``annotate``, with the model's forward run by its :func:`fast_copy` (equal up to float
     rounding). With a screening precision (see :func:`resolve_screen_dtype`) the windows first
     run through a low-precision copy, then :func:`confirm_in_full_precision` recomputes in full precision every
-    window that touches a possible pick.
+    window that touches a possible pick. With ``dense_overlap``, the stretches near possible picks
+    are then stacked again from windows at that overlap (:func:`densify_near_candidates`).
     """
     argdict = dict(model.default_args)
     if settings["overlap"] is not None:
@@ -184,7 +194,7 @@ def _stacked_predictions(trace_id: str, data: np.ndarray, model, settings: dict,
         raise PickerConfigError(f"{model.name}: unknown stacking method {stacking!r}")
     offsets = _window_offsets(data.shape[1], model.in_samples, overlap)
     windows = Windows(data, offsets, model, argdict, batch_size, stacking)
-    thresholds = {"P": settings["p_threshold"], "S": settings["s_threshold"]}
+    thresholds = phase_thresholds(model, settings)
     labels = list(model.labels)
     phases = seisbench_adapter.phase_labels(model)
 
@@ -199,6 +209,11 @@ def _stacked_predictions(trace_id: str, data: np.ndarray, model, settings: dict,
     else:
         stacked = windows.stack(0, data.shape[1], {screen: range(len(offsets))})
         confirm_in_full_precision(stacked, windows, screen, floors, settings["screen_margin"], trace_id)
+    if settings["dense_overlap"] is not None:
+        dense_overlap = seisbench_adapter.window_overlap(model, {**argdict, "overlap": settings["dense_overlap"]})
+        if dense_overlap > overlap:
+            dense_offsets = _window_offsets(data.shape[1], model.in_samples, dense_overlap)
+            densify_near_candidates(stacked, windows.at(dense_offsets), floors, trace_id)
     return stacked
 
 
@@ -232,7 +247,7 @@ def triggered_picks(trace_id: str, start, stacked: np.ndarray, model, settings: 
     """Picks as SeisBench's ``picks_from_annotations`` triggers them: on at the threshold, off at
     half of it, the peak in between."""
     rate, labels = float(model.sampling_rate), list(model.labels)
-    thresholds = {"P": settings["p_threshold"], "S": settings["s_threshold"]}
+    thresholds = phase_thresholds(model, settings)
     network, station, location = trace_id.split(".")
     rows = []
     for phase in seisbench_adapter.phase_labels(model):
@@ -248,11 +263,15 @@ class Windows:
     """The windows of one instrument and the model steps around ``forward`` (SeisBench's own
     ``annotate_batch_pre``/``annotate_batch_post``), stacked over any span of samples."""
 
-    def __init__(self, data, offsets, model, argdict, batch_size, stacking):
+    def __init__(self, data, offsets, model, argdict, batch_size, stacking, full=None):
         self.data, self.offsets, self.model, self.argdict = data, offsets, model, argdict
         self.batch_size, self.stacking, self.in_samples = batch_size, stacking, model.in_samples
         self.n_classes = len(model.labels)
-        self.full = fast_copy(model, model.dtype)  # the model's own precision
+        self.full = fast_copy(model, model.dtype) if full is None else full  # the model's own precision
+
+    def at(self, offsets: np.ndarray) -> Windows:
+        """The same instrument and model steps, cut at other window starts."""
+        return Windows(self.data, offsets, self.model, self.argdict, self.batch_size, self.stacking, self.full)
 
     def predictions(self, runner, indices):
         """(window index, prediction samples x classes as float32) for ``indices``, in their order.
