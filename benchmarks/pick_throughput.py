@@ -8,10 +8,12 @@ Station-days come from the default synthetic scenario (config/config.yaml: seed 
 memory, so the pick timings hold picking only. Methods, run side by side on the same station-days:
 
 - SeisBench ``classify`` with its defaults (batch 256, fp32, the model's overlap);
-- the pick stage with ``screen: none``: the window pipeline alone, fp32 (same windows, same
-  numbers as classify);
-- the pick stage with the defaults (``pick_stream`` as the workflow runs it);
-- the pick stage with ``precision: bf16``: every window in bf16, no fp32 confirmation (the
+- the pick stage in one pass at the model's overlap (``dense_overlap: null``) with ``screen:
+  none``: the window pipeline alone, fp32 (same windows, same numbers as classify), and with the
+  default screen;
+- the pick stage with the defaults (``pick_stream`` as the workflow runs it: the one pass, then
+  the dense pass near possible picks, quakesnake.picking.dense): what the dense pass costs;
+- the one pass with ``precision: bf16``: every window in bf16, no fp32 confirmation (the
   speed of the screening pass alone; picks near the threshold may change).
 
 Every repeat runs the methods in a rotated order, one station-day after another, so the machine's
@@ -47,13 +49,17 @@ DAY = "2024-01-01"
 MARGIN_S = 60.0
 SCENARIO = {"seed": 1, "n_stations": 12, "events_per_day": 80}
 TOLERANCE_S = 0.1
+ONE_PASS = {"dense_overlap": None}  # the model's own overlap only, as classify runs
 METHODS = {  # name -> picker settings on top of the model's
-    "SeisBench classify (defaults)": {"engine": "seisbench", "batch_size": 256, "precision": "fp32"},
-    "pick stage, screen: none": {"screen": "none"},
-    "pick stage (defaults)": {},
-    "pick stage, precision: bf16": {"precision": "bf16"},
+    "SeisBench classify (defaults)": {"engine": "seisbench", "batch_size": 256, "precision": "fp32", **ONE_PASS},
+    "pick stage, one pass, screen: none": {"screen": "none", **ONE_PASS},
+    "pick stage, one pass": ONE_PASS,
+    "pick stage (defaults: dense pass near possible picks)": {},
+    "pick stage, one pass, precision: bf16": {"precision": "bf16", **ONE_PASS},
 }
 REFERENCE = "SeisBench classify (defaults)"
+EXACT = "pick stage, one pass"  # classify's windows and numbers: its picks must be classify's
+DEFAULTS = "pick stage (defaults: dense pass near possible picks)"
 
 
 def picker(model_name: str, weights: str | None, method: str) -> dict:
@@ -210,7 +216,7 @@ def summarise(model_label, timing) -> list[list]:
 
 
 def agreement_rows(model_label, model_name, weights, streams) -> list:
-    """Classify against the default pick stage on every station-day given: one row."""
+    """Classify against the pick stage at the same windows (one pass) on every station-day given: one row."""
     import pandas as pd
 
     from quakesnake.picking import pick_stream
@@ -219,7 +225,7 @@ def agreement_rows(model_label, model_name, weights, streams) -> list:
     reference, picks = [], []
     for stream in streams:
         reference.append(pick_stream(stream, picker(model_name, weights, REFERENCE), model=model, day=DAY))
-        picks.append(pick_stream(stream, picker(model_name, weights, "pick stage (defaults)"), model=model, day=DAY))
+        picks.append(pick_stream(stream, picker(model_name, weights, EXACT), model=model, day=DAY))
     reference, picks = pd.concat(reference, ignore_index=True), pd.concat(picks, ignore_index=True)
     found = agreement(reference, picks)
     same = len(reference) == len(picks) and bool((reference["time"].to_numpy() == picks["time"].to_numpy()).all())
@@ -274,7 +280,7 @@ def wait_policy_rows(model_name, weights, files, threads) -> list[list]:
     rows = []
     for label, policy in (("libgomp default (spin first)", "default"), ("PASSIVE (quakesnake default)", "PASSIVE")):
         row = [label]
-        for method in (REFERENCE, "pick stage (defaults)"):
+        for method in (REFERENCE, DEFAULTS):
             measured = run_child(model_name, weights, method, files, threads, OMP_WAIT_POLICY=policy)
             row.append(round(measured["pick_s"] / len(files), 1))
         rows.append(row)
@@ -284,11 +290,11 @@ def wait_policy_rows(model_name, weights, files, threads) -> list[list]:
 def threads_rows(model_name, weights, files) -> list[list]:
     """Two station-days: one process with 2 threads one after the other, against 2 one-thread processes at once."""
     started = time.perf_counter()
-    run_child(model_name, weights, "pick stage (defaults)", files, 2)
+    run_child(model_name, weights, DEFAULTS, files, 2)
     sequential = time.perf_counter() - started
     started = time.perf_counter()
     command = lambda f: [sys.executable, __file__, "--child-model", model_name, "--child-method",  # noqa: E731
-                         "pick stage (defaults)", "--child-threads", "1", str(f)] + (
+                         DEFAULTS, "--child-threads", "1", str(f)] + (
                              ["--child-weights", weights] if weights else [])
     processes = [subprocess.Popen(command(f), stdout=subprocess.DEVNULL) for f in files]
     for process in processes:
@@ -382,7 +388,7 @@ def main() -> None:
             timing = time_methods(model_name, weights, streams[:days], args.repeats)
             timing_rows += summarise(label, timing)
             if weights is None:  # untrained: compare probability traces instead of (meaningless) picks
-                cfg = picker(model_name, weights, "pick stage (defaults)")
+                cfg = picker(model_name, weights, EXACT)
                 exactness.append([label, curve_difference(streams[0], timing["model"], cfg)])
 
         agreement_table = []

@@ -352,7 +352,7 @@ def test_dense_pass_gives_the_picks_of_every_window_at_its_overlap_computing_few
     assert_same_picks(two_passes, dense_everywhere)
     (message,) = [r.getMessage() for r in caplog.records if "dense windows" in r.getMessage()]
     used, total = (int(n) for n in message.split("stacked from ")[1].split(" dense")[0].split(" of "))
-    assert message.split(": ")[1].startswith("3 spans") and 0 < used < total / 4
+    assert message.split(": ")[1].startswith("3 stretches") and 0 < used < total / 4
     # the same dense overlap in samples; none, or one not above the model's own: one pass only
     assert_same_picks(pick_stream(stream, {**ENVELOPE, "screen": "none", "dense_overlap": 2700}, model=model),
                       dense_everywhere)

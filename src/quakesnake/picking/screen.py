@@ -65,10 +65,15 @@ def touching(candidate: np.ndarray, offsets: np.ndarray, in_samples: int) -> np.
     return np.flatnonzero(inside)
 
 
+def window_clusters(touched: np.ndarray, offsets: np.ndarray, in_samples: int) -> list[np.ndarray]:
+    """``touched`` (window indices, starts sorted) split into clusters whose extents overlap or meet."""
+    return np.split(touched, np.flatnonzero(offsets[touched[1:]] > offsets[touched[:-1]] + in_samples) + 1)
+
+
 def touched_spans(touched: np.ndarray, offsets: np.ndarray, in_samples: int):
-    """The spans (first, end) of the clusters of ``touched`` windows whose extents overlap or meet,
-    and per span the indices of every window overlapping it: what a span is re-stacked from."""
-    clusters = np.split(touched, np.flatnonzero(offsets[touched[1:]] > offsets[touched[:-1]] + in_samples) + 1)
+    """The spans (first, end) of the clusters of ``touched`` windows, and per span the indices of
+    every window overlapping it: what a span is re-stacked from."""
+    clusters = window_clusters(touched, offsets, in_samples)
     spans = [(int(offsets[c[0]]), int(offsets[c[-1]]) + in_samples) for c in clusters]
     overlapping = [np.flatnonzero((offsets < end) & (offsets + in_samples > first)) for first, end in spans]
     return spans, overlapping

@@ -213,7 +213,9 @@ def _stacked_predictions(trace_id: str, data: np.ndarray, model, settings: dict,
         dense_overlap = seisbench_adapter.window_overlap(model, {**argdict, "overlap": settings["dense_overlap"]})
         if dense_overlap > overlap:
             dense_offsets = _window_offsets(data.shape[1], model.in_samples, dense_overlap)
-            densify_near_candidates(stacked, windows.at(dense_offsets), floors, trace_id)
+            # possible picks: samples the first pass puts at or above a trigger's off level
+            trigger_off = {labels.index(phase): thresholds[phase] / 2 for phase in phases}
+            densify_near_candidates(stacked, windows.at(dense_offsets), trigger_off, trace_id)
     return stacked
 
 
