@@ -7,8 +7,10 @@ A picker configuration is a dict from the workflow config; ``type`` selects the 
 project ships or a SeisBench pretrained name, see :func:`load_model`. Array-output models
 (PhaseNet, EQTransformer, …) run through the project's window pipeline (``engine: quakesnake``):
 SeisBench's ``classify`` computed with less overhead, batches spread over the CPU's threads, and
-on CPUs with native bf16 a bf16 screen whose possible picks are recomputed in fp32 (``screen``);
-benchmarks/pick_throughput.py measures it against ``classify``.
+on CPUs with native bf16 a bf16 screen whose possible picks are recomputed in fp32 (``screen``),
+then, near possible picks, probabilities averaged over ten window positions instead of two
+(``dense_overlap``, :mod:`.dense`); benchmarks/pick_throughput.py measures it against ``classify``.
+Thresholds left null are the weights' own (:func:`.models.phase_thresholds`).
 
 ``{"type": "stalta", ...}`` — the classic baseline (keys and defaults in
 :data:`~quakesnake.picking.settings.STALTA_DEFAULTS`): recursive STA/LTA on the band-passed
@@ -28,7 +30,7 @@ arrival is lost at midnight). Every pick carries its ``snr`` as an analyst would
 
 Modules: :mod:`.settings` (keys, defaults, validation), :mod:`.models` (SeisBench models and
 weights), :mod:`.seisbench_adapter` (the SeisBench internals used, checked), :mod:`.windows`
-(the window pipeline), :mod:`.screen` and :mod:`.fast_model` (its speed-ups), :mod:`.stalta`
+(the window pipeline), :mod:`.screen` and :mod:`.fast_model` (its speed-ups), :mod:`.dense` (its dense pass), :mod:`.stalta`
 (the baseline), :mod:`.picks` (the :class:`Pick` type and the picks table), :mod:`.stream`
 (picking a stream) and :mod:`.shards` (the pick stage's files: a day of station-days per job).
 """
