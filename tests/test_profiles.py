@@ -448,7 +448,7 @@ def test_leonardo_groups_day_jobs_and_one_gpu_serves_whole_days(leonardo_submiss
     # process with one model load, and the group's jobs take turns on the GPU: runtime adds up
     for call in leonardo_submissions["pick"]:
         n_jobs = len(target_jobs(call["argv"]))
-        assert int(option(call["argv"], "-t")[0]) == 30 * n_jobs
+        assert int(option(call["argv"], "-t")[0]) == 45 * n_jobs
         wrap = option(call["argv"], "--wrap")[0]
         assert wrap.count("pick:") == n_jobs
 
