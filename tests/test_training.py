@@ -93,6 +93,13 @@ def test_one_epoch_lowers_the_loss_and_saves_loadable_weights(dataset, tmp_path)
     assert picking.models.phase_thresholds(model, settings) == {p: c["threshold"] for p, c in chosen.items()}
 
 
+def _peaks(curve, lowest):
+    from scipy.signal import find_peaks
+
+    found, properties = find_peaks(curve, height=lowest, distance=50)
+    return found, properties["peak_heights"]
+
+
 def test_dev_thresholds_take_the_f1_best_of_the_grid(monkeypatch):
     """Constructed curves: every trace holds its true arrival at 10 s (probability 0.95; on a
     quarter of the P traces 0.25) and a false peak at 20 s (P 0.35, S 0.55)."""
@@ -111,7 +118,9 @@ def test_dev_thresholds_take_the_f1_best_of_the_grid(monkeypatch):
     class Rate:
         sampling_rate = rate
 
-    monkeypatch.setattr(training, "_phase_curves", lambda model, loader, seed: {"P": p_curves, "S": s_curves})
+    monkeypatch.setattr(training, "_phase_peaks", lambda model, loader, seed, lowest: {
+        phase: [(target, *_peaks(curve, lowest)) for target, curve in curves]
+        for phase, curves in (("P", p_curves), ("S", s_curves))})
     chosen = training.dev_thresholds(Rate(), loader=None)
     # P: at 0.2 every true P and every false peak (F1 0.67); from 0.3 a quarter of the P are lost,
     # false peaks until 0.4: 0.4 keeps 30 of 40 with no false one (F1 0.857)

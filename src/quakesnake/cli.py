@@ -374,8 +374,6 @@ def _class_of_saved_model(path: Path) -> str:
     )
 
 
-# --------------------------------------------------------------------------- sds-archive
-
 # --------------------------------------------------------------------------- dev-thresholds
 
 def _add_dev_thresholds(subparsers) -> None:
@@ -408,6 +406,8 @@ def run_dev_thresholds(args: argparse.Namespace) -> int:
           + (" (written into the weights' JSON)" if args.write else ""))
     return 0
 
+
+# --------------------------------------------------------------------------- sds-archive
 
 def _add_sds_archive(subparsers) -> None:
     parser = subparsers.add_parser(

@@ -653,8 +653,8 @@ def pick_scores(model, loader, threshold: float, tolerances_s=(0.1, 0.5), seed: 
     """P/S scores of the probability peaks above ``threshold`` against the label peaks, per
     tolerance: ``{"P": {"0.1s": scores, ...}, "S": ...}`` (:mod:`quakesnake.scoring`, matched
     one to one within each trace)."""
-    curves = _phase_curves(model, loader, seed)
-    return {phase: _scores_at(curves, phase, threshold, tolerances_s, float(model.sampling_rate))
+    peaks = _phase_peaks(model, loader, seed, threshold)
+    return {phase: _scores_at(peaks, phase, threshold, tolerances_s, float(model.sampling_rate))
             for phase in PRIMARY_COLUMNS}
 
 
@@ -668,16 +668,17 @@ def dev_thresholds(model, loader, seed: int = 0, tolerance_s: float = 0.5) -> di
     ``tolerance_s`` on ``loader``'s traces (the dev split; ties: the lower), with the F1 of each:
     ``{"P": {"threshold": 0.3, "f1": {"0.1": ..., ...}}, "S": ...}``.
 
-    What SeisBench's benchmark does for its pretrained weights, whose ``default_args`` carry the
-    result; :func:`train` writes it into the weights it saves, and pickers take it where their
-    ``p_threshold`` / ``s_threshold`` are null (:func:`quakesnake.picking.models.phase_thresholds`).
+    :func:`train` writes the result into the weights it saves (``default_args``, where SeisBench's
+    pretrained weights carry theirs), and pickers take it where their ``p_threshold`` /
+    ``s_threshold`` are null (:func:`quakesnake.picking.models.phase_thresholds`).
     """
-    curves, rate, key = _phase_curves(model, loader, seed), float(model.sampling_rate), tolerance_key(tolerance_s)
+    peaks, rate = _phase_peaks(model, loader, seed, min(THRESHOLD_GRID)), float(model.sampling_rate)
+    key = tolerance_key(tolerance_s)
     chosen = {}
     for phase in PRIMARY_COLUMNS:
         f1 = {}
         for threshold in THRESHOLD_GRID:
-            scores = _scores_at(curves, phase, threshold, (tolerance_s,), rate)[key]
+            scores = _scores_at(peaks, phase, threshold, (tolerance_s,), rate)[key]
             recall, precision = scores["recall"] or 0.0, scores["precision"] or 0.0
             f1[f"{threshold:g}"] = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
         best = max(THRESHOLD_GRID, key=lambda t: (round(f1[f"{t:g}"], 6), -t))
@@ -716,31 +717,33 @@ def weights_dev_thresholds(model_name: str, weights: str, dataset_dirs: list, wr
     return chosen
 
 
-def _phase_curves(model, loader, seed: int) -> dict:
-    """Per phase and trace: (label peak samples, predicted probability curve)."""
+def _phase_peaks(model, loader, seed: int, lowest: float) -> dict:
+    """Per phase and trace: (label peak samples, predicted peak samples, their probabilities), the
+    predicted peaks as ``find_peaks`` finds them at height ``lowest``: those at any threshold above
+    it are the ones at or above that threshold (a peak is only ever suppressed by a higher one
+    within the distance), so scoring many thresholds needs neither the curves nor the model again."""
     import torch
     from scipy.signal import find_peaks
 
     np.random.seed(seed)
     model.eval()
     rate = float(model.sampling_rate)
-    curves = {phase: [] for phase in PRIMARY_COLUMNS}
+    peaks = {phase: [] for phase in PRIMARY_COLUMNS}
     with torch.inference_mode():
         for batch in _on_device(loader, model.device):
             probabilities = _phase_probabilities(model, model(batch["X"]))
             targets = _target_phases(model, batch)
             for phase in PRIMARY_COLUMNS:
                 for predicted, target in zip(probabilities[phase].cpu().numpy(), targets[phase].cpu().numpy()):
-                    curves[phase].append((find_peaks(target, height=0.5, distance=int(rate))[0], predicted))
-    return curves
+                    found, properties = find_peaks(predicted, height=lowest, distance=int(rate / 2))
+                    peaks[phase].append((find_peaks(target, height=0.5, distance=int(rate))[0], found,
+                                         properties["peak_heights"]))
+    return peaks
 
 
-def _scores_at(curves: dict, phase: str, threshold: float, tolerances_s, rate: float) -> dict:
-    """:func:`pick_scores`'s scores of one phase at ``threshold``, from :func:`_phase_curves`."""
-    from scipy.signal import find_peaks
-
-    groups = [(true_peaks / rate, find_peaks(predicted, height=threshold, distance=int(rate / 2))[0] / rate)
-              for true_peaks, predicted in curves[phase]]
+def _scores_at(peaks: dict, phase: str, threshold: float, tolerances_s, rate: float) -> dict:
+    """:func:`pick_scores`'s scores of one phase at ``threshold``, from :func:`_phase_peaks`."""
+    groups = [(true_peaks / rate, found[heights >= threshold] / rate) for true_peaks, found, heights in peaks[phase]]
     return scores_by_tolerance(groups, tolerances_s, phase)
 
 

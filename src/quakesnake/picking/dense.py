@@ -6,7 +6,7 @@ Why: a window model's output at a sample depends on where in the window that sam
 sample a weak pick comes and goes with the window layout. Measured on the real Colombian hour of
 ../shared (benchmarks/window_positions.py): at PhaseNet's default overlap (1,500 of 3,001 samples)
 about a third of the shipped model's picks change when the recording starts a few hundred samples
-later, and the picks that change are the weak ones. Averaging many window positions (SeisBench's
+later. Averaging many window positions (SeisBench's
 own ``overlap``, turned up) makes picks independent of the layout, but costs its factor on every
 window of a day, most of which hold nothing; this pass pays it only where the first pass comes
 near a pick (:func:`densify_near_candidates`).
