@@ -259,6 +259,15 @@ def test_unknown_model_and_empty_datasets_fail_clearly(tmp_path):
         training.build_model(training.training_settings({"model": "PhaseNot"}))
     with pytest.raises(training.TrainingError, match="no metadata.csv"):
         training.load_datasets([tmp_path])
+    # a day without a single trace (here: only a 0-byte shard) is an empty dataset, which loading skips
+    (tmp_path / "SY.NODATA.mseed").write_bytes(b"")
+    counts = training.build_dataset(pd.DataFrame(columns=["event_id", "station", "phase", "time"]),
+                                    [tmp_path / "SY.NODATA.mseed"], tmp_path / "empty", day=DAY)
+    assert counts["earthquake"] == counts["noise"] == 0
+    assert (tmp_path / "empty" / "waveforms.hdf5").is_file()
+    assert len(pd.read_csv(tmp_path / "empty" / "metadata.csv")) == 0
+    with pytest.raises(training.TrainingError, match="no traces in any of the 1 dataset"):
+        training.load_datasets([tmp_path / "empty"])
 
 
 def test_device_auto_trains_on_the_cpu_here_and_cuda_fails_clearly_without_one(dataset, tmp_path, monkeypatch):

@@ -390,6 +390,12 @@ def build_dataset(reference_picks, waveform_files: list, out_dir, settings: dict
                 counts["noise"] += 1
                 counts[metadata["split"]] += 1
                 counts["noise_source"]["real"] += 1
+    if not tmp_meta.exists():  # SeisBench's writer writes nothing without a trace: an empty dataset
+        import h5py
+
+        pd.DataFrame(columns=["trace_name", "trace_category", "split"]).to_csv(tmp_meta, index=False)
+        h5py.File(tmp_wave, "w").close()
+        logger.warning("dataset %s: no trace (no station-day with data, labels or noise windows clear of picks)", out_dir)
     tmp_meta.replace(out_dir / "metadata.csv")
     tmp_wave.replace(out_dir / "waveforms.hdf5")
     logger.info("dataset %s: %s", out_dir, counts)
