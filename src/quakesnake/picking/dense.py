@@ -47,7 +47,9 @@ def densify_near_candidates(stacked: np.ndarray, dense: Windows, floors: dict[in
     for cluster in clusters:
         first, end = int(offsets[cluster[0]]), int(offsets[cluster[-1]]) + in_samples
         fresh = dense.stack(first, end - first, {dense.full: cluster})
-        complete = _coverage(offsets[cluster], first, end, in_samples) == _coverage(offsets, first, end, in_samples)
+        # every dense window reaching the span: starts sorted, so a slice, not a scan of the day's
+        reaching = offsets[np.searchsorted(offsets, first - in_samples, "right"):np.searchsorted(offsets, end)]
+        complete = _coverage(offsets[cluster], first, end, in_samples) == _coverage(reaching, first, end, in_samples)
         stacked[first:end][complete] = fresh[complete]
     logger.info("%s: %d stretches near possible picks stacked from %d of %d dense windows", trace_id, len(clusters),
                 touched.size, len(offsets))
